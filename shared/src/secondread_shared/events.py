@@ -1,0 +1,234 @@
+"""Event contracts: one pydantic model per topic, each with the common envelope.
+
+Rules (ARCHITECTURE.md, "Contracts"):
+
+- adding an optional field keeps the version; any other change makes a ``.v2`` topic;
+- images never travel in Kafka: events carry object keys and sha256 digests (claim-check);
+- the Kafka message key is the case id;
+- events on clear-zone topics carry pseudonyms only, never PHI.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field
+
+from secondread_shared import topics
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_id() -> str:
+    """A fresh random identifier (UUID4, hex with dashes)."""
+    return str(uuid.uuid4())
+
+
+Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+
+
+class Urgency(StrEnum):
+    ROUTINE = "routine"
+    URGENT = "urgent"
+
+
+class Event(BaseModel):
+    """The envelope every event carries.
+
+    ``event_id`` is unique per publication and is what consumers deduplicate on;
+    ``causation_id`` is the ``event_id`` of the event that caused this one.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    TOPIC: ClassVar[str]
+
+    event_id: str = Field(default_factory=new_id)
+    event_type: str
+    schema_version: int = 1
+    occurred_at: datetime = Field(default_factory=_now)
+    case_id: str
+    causation_id: str | None = None
+    producer: str
+
+
+
+class ObjectRef(BaseModel):
+    """A stored object: where it is and its digest."""
+
+    model_config = ConfigDict(frozen=True)
+
+    bucket: str
+    key: str
+    sha256: Sha256
+    size: int = Field(ge=0)
+
+
+class Role(StrEnum):
+    CURRENT = "current"
+    PRIOR = "prior"
+
+
+class InstanceRef(ObjectRef):
+    """A stored DICOM instance."""
+
+    study_instance_uid: str
+    series_instance_uid: str
+    sop_instance_uid: str
+    sop_class_uid: str
+    role: Role = Role.CURRENT
+
+
+class Contact(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    email: EmailStr
+
+
+# --------------------------------------------------------------------------- PHI zone
+
+
+class CaseReceived(Event):
+    """ingest -> deidentify (and notify, for delivery contacts). PHI: ``secondread.phi.*``."""
+
+    TOPIC: ClassVar[str] = topics.CASE_RECEIVED
+    event_type: Literal["case.received"] = "case.received"
+
+    hospital_id: str
+    urgency: Urgency = Urgency.ROUTINE
+    clinical_question: str
+    original_report: str
+    referring_physician: Contact
+    patient_email: EmailStr | None = None
+    jurisdiction: str
+    consent: bool
+    instances: list[InstanceRef] = Field(min_length=1)
+
+
+# --------------------------------------------------------------------------- clear zone
+
+
+class QuarantinedInstance(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    sop_instance_uid: str
+    """The pseudonymous (remapped) SOP Instance UID."""
+    reason: str
+
+
+class CaseDeidentified(Event):
+    """deidentify -> routing. Clear zone: pseudonyms only."""
+
+    TOPIC: ClassVar[str] = topics.CASE_DEIDENTIFIED
+    event_type: Literal["case.deidentified"] = "case.deidentified"
+
+    patient_pseudonym: str
+    urgency: Urgency
+    jurisdiction: str
+    clinical_question: str
+    """Scrubbed of every identifier known from headers and intake."""
+    original_report: str
+    """Scrubbed of every identifier known from headers and intake."""
+    study_instance_uids: list[str]
+    orthanc_study_ids: list[str]
+    modalities: list[str] = Field(default_factory=list)
+    body_parts: list[str] = Field(default_factory=list)
+    instances: list[ObjectRef] = Field(default_factory=list)
+    quarantined: list[QuarantinedInstance] = Field(default_factory=list)
+    flags: list[str] = Field(default_factory=list)
+
+
+class CaseAssigned(Event):
+    """routing -> reporting."""
+
+    TOPIC: ClassVar[str] = topics.CASE_ASSIGNED
+    event_type: Literal["case.assigned"] = "case.assigned"
+
+    radiologist_id: str
+    subspecialty: str
+    urgency: Urgency
+    due_at: datetime
+    patient_pseudonym: str
+    clinical_question: str
+    original_report: str
+    study_instance_uids: list[str]
+    orthanc_study_ids: list[str]
+    flags: list[str] = Field(default_factory=list)
+
+
+class ReportSigned(Event):
+    """reporting -> notify. The signed canonical form travels by claim-check."""
+
+    TOPIC: ClassVar[str] = topics.REPORT_SIGNED
+    event_type: Literal["report.signed"] = "report.signed"
+
+    report_id: str
+    radiologist_id: str
+    signed_at: datetime
+    algorithm: Literal["Ed25519"] = "Ed25519"
+    key_id: str
+    signature: str
+    """Base64 of the signature over the canonical form's bytes."""
+    report: ObjectRef
+    """The canonical signed report (JSON) in the reports bucket."""
+    assessment: str
+
+
+class NotificationDelivered(Event):
+    TOPIC: ClassVar[str] = topics.NOTIFICATION_DELIVERED
+    event_type: Literal["notification.delivered"] = "notification.delivered"
+
+    report_id: str
+    channel: Literal["email", "webhook", "fhir"]
+    recipient_role: Literal["physician", "patient"]
+    delivery_id: str
+    attempts: int = Field(ge=1)
+
+
+class NotificationFailed(Event):
+    TOPIC: ClassVar[str] = topics.NOTIFICATION_FAILED
+    event_type: Literal["notification.failed"] = "notification.failed"
+
+    report_id: str
+    channel: Literal["email", "webhook", "fhir"]
+    recipient_role: Literal["physician", "patient"]
+    reason: str
+    attempts: int = Field(ge=1)
+
+
+class CaseState(StrEnum):
+    RECEIVED = "received"
+    DEIDENTIFIED = "deidentified"
+    QUARANTINED = "quarantined"
+    ASSIGNED = "assigned"
+    SIGNED = "signed"
+    NOTIFIED = "notified"
+    NOTIFICATION_FAILED = "notification_failed"
+    DEAD_LETTERED = "dead_lettered"
+
+
+class CaseStatusChanged(Event):
+    """Every service -> dashboards. Compacted, keyed by case id: the last value is the case's state."""
+
+    TOPIC: ClassVar[str] = topics.CASE_STATUS
+    event_type: Literal["case.status"] = "case.status"
+
+    state: CaseState
+    detail: str = ""
+
+
+ALL_EVENTS: tuple[type[Event], ...] = (
+    CaseReceived,
+    CaseDeidentified,
+    CaseAssigned,
+    ReportSigned,
+    NotificationDelivered,
+    NotificationFailed,
+    CaseStatusChanged,
+)
