@@ -1,0 +1,181 @@
+#!/usr/bin/env bash
+# Install everything the local secondread stack needs, idempotently.
+#
+#   bash deploy/local/install.sh
+#
+# Steps (each skipped when already satisfied, one progress line each):
+#   1. Debian packages: orthanc, orthanc-dicomweb, dcmtk, kcat, poppler-utils, PostgreSQL 15,
+#      a JRE (only if `java` is missing), maven (only if `mvn` is missing)
+#   2. Apache Kafka jars (Maven), into $CACHE/kafka-<version>/libs
+#   3. versitygw and jaeger (Go module proxy), into $CACHE/bin
+#   4. uv (PyPI) into $CACHE/uv-venv, then the project's .venv synced to requirements.lock
+#
+# Downloads and builds are cached outside the repo in ${SECONDREAD_CACHE_DIR:-$HOME/.cache/secondread}.
+set -euo pipefail
+
+KAFKA_VERSION=4.3.1
+VERSITYGW_VERSION=v1.7.0
+JAEGER_VERSION=v1.76.0
+UV_VERSION=0.13.9
+PYTHON_VERSION=3.11
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+CACHE="${SECONDREAD_CACHE_DIR:-$HOME/.cache/secondread}"
+mkdir -p "$CACHE/bin" "$CACHE/build"
+
+T0=$(date +%s)
+step_t0=0
+step() { step_t0=$(date +%s); printf '==> %-44s ' "$1"; }
+done_() { printf '%s (%ss)\n' "$1" "$(( $(date +%s) - step_t0 ))"; }
+die() { printf '\nerror: %s\n' "$*" >&2; exit 1; }
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || die "not root and no sudo: cannot install Debian packages"
+  SUDO="sudo"
+fi
+
+# --------------------------------------------------------------------------------------------
+# 1. Debian packages
+# --------------------------------------------------------------------------------------------
+step "apt packages"
+missing=()
+for pkg in orthanc orthanc-dicomweb dcmtk kcat poppler-utils; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+[ -x /usr/lib/postgresql/15/bin/postgres ] || missing+=(postgresql-15)
+command -v java >/dev/null || missing+=(default-jre-headless)
+command -v mvn >/dev/null || missing+=(maven)
+if [ ${#missing[@]} -eq 0 ]; then
+  done_ "already installed"
+else
+  printf 'installing %s ... ' "${missing[*]}"
+  log="$CACHE/apt-install.log"
+  if ! { $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -q \
+         && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+              "${missing[@]}"; } >"$log" 2>&1; then
+    tail -n 20 "$log" >&2
+    die "apt-get failed (full log: $log)"
+  fi
+  done_ "ok"
+fi
+
+# The Debian orthanc package ships a system service (/etc/orthanc) on our archive ports 8042/4242.
+# We run our own Orthanc processes, so make sure the system one is neither running nor enabled.
+step "system Orthanc service off"
+if pgrep -f '^/usr/sbin/Orthanc /etc/orthanc' >/dev/null 2>&1; then
+  $SUDO service orthanc stop >/dev/null 2>&1 || $SUDO pkill -TERM -f '^/usr/sbin/Orthanc /etc/orthanc' || true
+  command -v update-rc.d >/dev/null && { $SUDO update-rc.d orthanc disable >/dev/null 2>&1 || true; }
+  done_ "stopped the system service"
+else
+  done_ "not running"
+fi
+
+# --------------------------------------------------------------------------------------------
+# 2. Kafka broker jars
+# --------------------------------------------------------------------------------------------
+KAFKA_LIBS="$CACHE/kafka-$KAFKA_VERSION/libs"
+kafka_ok() {
+  [ -f "$KAFKA_LIBS/kafka_2.13-$KAFKA_VERSION.jar" ] && [ -f "$KAFKA_LIBS/.complete" ]
+}
+step "kafka $KAFKA_VERSION jars"
+if kafka_ok; then
+  done_ "cached"
+else
+  log="$CACHE/kafka-mvn.log"
+  rm -rf "$KAFKA_LIBS.tmp"
+  if ! mvn -q -B -f "$REPO/deploy/local/kafka/pom.xml" dependency:copy-dependencies \
+        -DoutputDirectory="$KAFKA_LIBS.tmp" >"$log" 2>&1; then
+    tail -n 20 "$log" >&2
+    die "maven could not resolve Kafka (full log: $log)"
+  fi
+  got="$(java -cp "$KAFKA_LIBS.tmp/*" kafka.Kafka --version 2>/dev/null | tail -n 1)"
+  [ "$got" = "$KAFKA_VERSION" ] || die "kafka.Kafka --version printed '$got', expected $KAFKA_VERSION"
+  rm -rf "$KAFKA_LIBS"
+  mv "$KAFKA_LIBS.tmp" "$KAFKA_LIBS"
+  touch "$KAFKA_LIBS/.complete"
+  done_ "ok ($(ls "$KAFKA_LIBS" | wc -l) jars)"
+fi
+
+# --------------------------------------------------------------------------------------------
+# 3. Go binaries: versitygw, jaeger
+# --------------------------------------------------------------------------------------------
+command -v go >/dev/null || [ -x /usr/local/go/bin/go ] || die "Go toolchain not found (need go >= 1.24)"
+command -v go >/dev/null || export PATH="/usr/local/go/bin:$PATH"
+
+# go_mod_version BINARY MODULE -> the version of MODULE embedded in BINARY (main module or dep)
+go_mod_version() {
+  go version -m "$1" 2>/dev/null | awk -v m="$2" '($1=="mod" || $1=="dep") && $2==m {print $3; exit}'
+}
+
+step "versitygw $VERSITYGW_VERSION"
+if [ -x "$CACHE/bin/versitygw" ] \
+   && [ "$(go_mod_version "$CACHE/bin/versitygw" github.com/versity/versitygw)" = "$VERSITYGW_VERSION" ]; then
+  done_ "cached"
+else
+  log="$CACHE/versitygw-build.log"
+  if ! GOBIN="$CACHE/bin" go install "github.com/versity/versitygw/cmd/versitygw@$VERSITYGW_VERSION" \
+       >"$log" 2>&1; then
+    tail -n 20 "$log" >&2
+    die "go install versitygw failed (full log: $log)"
+  fi
+  done_ "built"
+fi
+
+# jaeger's go.mod has a replace directive, so `go install ...@v1.76.0` is refused; build it as a
+# tool dependency of a scratch module instead. A lock file prevents two concurrent builds.
+step "jaeger $JAEGER_VERSION"
+if [ -x "$CACHE/bin/jaeger" ] \
+   && [ "$(go_mod_version "$CACHE/bin/jaeger" github.com/jaegertracing/jaeger)" = "$JAEGER_VERSION" ]; then
+  done_ "cached"
+else
+  printf '(building, takes several minutes cold) ... '
+  JB="$CACHE/build/jaeger"
+  mkdir -p "$JB"
+  log="$CACHE/jaeger-build.log"
+  if ! (
+        flock -x 9
+        cd "$JB"
+        [ -f go.mod ] || go mod init secondread.local/jaeger-tool
+        grep -q "github.com/jaegertracing/jaeger $JAEGER_VERSION" go.mod \
+          || go get -tool "github.com/jaegertracing/jaeger/cmd/jaeger@$JAEGER_VERSION"
+        go build -o "$CACHE/bin/jaeger.tmp" github.com/jaegertracing/jaeger/cmd/jaeger
+        mv "$CACHE/bin/jaeger.tmp" "$CACHE/bin/jaeger"
+      ) 9>"$CACHE/build/jaeger.lock" >"$log" 2>&1; then
+    tail -n 20 "$log" >&2
+    die "jaeger build failed (full log: $log)"
+  fi
+  done_ "built"
+fi
+
+# --------------------------------------------------------------------------------------------
+# 4. uv and the project's Python environment
+# --------------------------------------------------------------------------------------------
+UV="$CACHE/uv-venv/bin/uv"
+step "uv $UV_VERSION"
+if [ -x "$UV" ] && [ "$("$UV" --version 2>/dev/null | awk '{print $2}')" = "$UV_VERSION" ]; then
+  done_ "cached"
+else
+  log="$CACHE/uv-install.log"
+  { [ -x "$CACHE/uv-venv/bin/pip" ] || python3 -m venv "$CACHE/uv-venv"; } >"$log" 2>&1 \
+    || die "python3 -m venv failed (is python3-venv installed?); log: $log"
+  "$CACHE/uv-venv/bin/pip" install -q "uv==$UV_VERSION" >>"$log" 2>&1 \
+    || { tail -n 20 "$log" >&2; die "pip install uv failed (full log: $log)"; }
+  done_ "installed"
+fi
+
+step "python env (.venv)"
+cd "$REPO"
+note=""
+if [ ! -x .venv/bin/python ]; then
+  "$UV" venv -q .venv --python "$PYTHON_VERSION"
+  note="created, "
+fi
+log="$CACHE/uv-sync.log"
+if ! "$UV" pip sync -q --python .venv/bin/python requirements.lock >"$log" 2>&1; then
+  tail -n 20 "$log" >&2
+  die "uv pip sync failed (full log: $log)"
+fi
+done_ "${note}synced to requirements.lock"
+
+echo "install.sh: done in $(( $(date +%s) - T0 ))s (cache: $CACHE)"
