@@ -76,8 +76,12 @@ class MaildirHandler:
         except OSError:
             log.exception("could not store message")
             return "451 Requested action aborted: local error in processing"
-        log.info("stored message from %s for %d recipient(s) as %s",
-                 envelope.mail_from, len(envelope.rcpt_tos), path.name)
+        log.info(
+            "stored message from %s for %d recipient(s) as %s",
+            envelope.mail_from,
+            len(envelope.rcpt_tos),
+            path.name,
+        )
         return "250 Message accepted for delivery"
 
 

@@ -264,12 +264,15 @@ def port_owner(port: int) -> str:
     try:
         out = subprocess.run(
             ["ss", "-ltnpH", f"sport = :{port}"],
-            capture_output=True, text=True, timeout=5, check=False,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
         ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "unknown process"
     if "users:" in out:
-        return out[out.index("users:"):].splitlines()[0]
+        return out[out.index("users:") :].splitlines()[0]
     return "unknown process"
 
 
@@ -330,8 +333,9 @@ def render_kafka_properties(log_dir: Path, *, node_id: int = 1, partitions: int 
     return "\n".join(lines) + "\n"
 
 
-def render_pg_hba(roles: Iterable[str], *, superuser: str = PG_SUPERUSER,
-                  database: str = PG_DATABASE) -> str:
+def render_pg_hba(
+    roles: Iterable[str], *, superuser: str = PG_SUPERUSER, database: str = PG_DATABASE
+) -> str:
     """pg_hba.conf: socket trust for the superuser only; scram-sha-256 on 127.0.0.1 for roles."""
     role_list = ",".join(roles)
     return (
@@ -432,11 +436,22 @@ def smtp_ok(port: int, host: str = HOST, timeout: float = 2.0) -> bool:
         return False
 
 
-def _run(cmd: Sequence[str], *, timeout: float = 60, env: Mapping[str, str] | None = None,
-         input_text: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+def _run(
+    cmd: Sequence[str],
+    *,
+    timeout: float = 60,
+    env: Mapping[str, str] | None = None,
+    input_text: str | None = None,
+    check: bool = True,
+) -> subprocess.CompletedProcess[str]:
     proc = subprocess.run(
-        list(cmd), capture_output=True, text=True, timeout=timeout, check=False,
-        env=dict(env) if env is not None else None, input=input_text,
+        list(cmd),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        env=dict(env) if env is not None else None,
+        input=input_text,
     )
     if check and proc.returncode != 0:
         raise subprocess.CalledProcessError(proc.returncode, list(cmd), proc.stdout, proc.stderr)
@@ -486,34 +501,57 @@ def _as_postgres(cmd: list[str]) -> list[str]:
 def _pg_prepare(stack: Path) -> None:
     root, data, sock = _pg_paths(stack)
     if not (PG_BIN / "postgres").exists():
-        raise StackError(f"PostgreSQL 15 not found in {PG_BIN}: run deploy/local/install.sh",
-                         component="postgres")
+        raise StackError(
+            f"PostgreSQL 15 not found in {PG_BIN}: run deploy/local/install.sh",
+            component="postgres",
+        )
     if len(str(sock / f".s.PGSQL.{PG_PORT}")) > 100:
-        raise StackError(f"stack dir path too long for a unix socket ({sock}); "
-                         "set SECONDREAD_STACK_DIR to a shorter path", component="postgres")
+        raise StackError(
+            f"stack dir path too long for a unix socket ({sock}); "
+            "set SECONDREAD_STACK_DIR to a shorter path",
+            component="postgres",
+        )
     root.mkdir(parents=True, exist_ok=True)
     sock.mkdir(parents=True, exist_ok=True)
     if _is_root():
         try:
             pw = pwd.getpwnam(PG_SUPERUSER)
         except KeyError as exc:
-            raise StackError("running as root needs the 'postgres' system user "
-                             "(installed with postgresql-15)", component="postgres") from exc
+            raise StackError(
+                "running as root needs the 'postgres' system user (installed with postgresql-15)",
+                component="postgres",
+            ) from exc
         for path in (root, sock):
             os.chown(path, pw.pw_uid, pw.pw_gid)
         if data.exists():
             os.chown(data, pw.pw_uid, pw.pw_gid)
         probe = _run(["runuser", "-u", PG_SUPERUSER, "--", "test", "-w", str(root)], check=False)
         if probe.returncode != 0:
-            raise StackError(f"the postgres user cannot reach {root} (a parent directory is not "
-                             "traversable); set SECONDREAD_STACK_DIR elsewhere",
-                             component="postgres")
+            raise StackError(
+                f"the postgres user cannot reach {root} (a parent directory is not "
+                "traversable); set SECONDREAD_STACK_DIR elsewhere",
+                component="postgres",
+            )
     if not (data / "PG_VERSION").exists():
         log = log_file("postgres", stack)
-        proc = _run(_as_postgres([
-            str(PG_BIN / "initdb"), "-D", str(data), "-U", PG_SUPERUSER, "-E", "UTF8",
-            "--locale=C.UTF-8", "--auth-local=trust", "--auth-host=scram-sha-256",
-        ]), timeout=180, check=False)
+        proc = _run(
+            _as_postgres(
+                [
+                    str(PG_BIN / "initdb"),
+                    "-D",
+                    str(data),
+                    "-U",
+                    PG_SUPERUSER,
+                    "-E",
+                    "UTF8",
+                    "--locale=C.UTF-8",
+                    "--auth-local=trust",
+                    "--auth-host=scram-sha-256",
+                ]
+            ),
+            timeout=180,
+            check=False,
+        )
         with open(log, "a") as fh:
             fh.write(proc.stdout + proc.stderr)
         if proc.returncode != 0:
@@ -528,23 +566,49 @@ def _pg_prepare(stack: Path) -> None:
 def _pg_command(stack: Path) -> list[str]:
     _, data, sock = _pg_paths(stack)
     return [
-        str(PG_BIN / "postgres"), "-D", str(data),
-        "-c", f"listen_addresses={HOST}",
-        "-c", f"port={PG_PORT}",
-        "-c", f"unix_socket_directories={sock}",
-        "-c", "password_encryption=scram-sha-256",
-        "-c", "max_connections=200",
-        "-c", "shared_buffers=128MB",
-        "-c", "fsync=on",
-        "-c", "logging_collector=off",
+        str(PG_BIN / "postgres"),
+        "-D",
+        str(data),
+        "-c",
+        f"listen_addresses={HOST}",
+        "-c",
+        f"port={PG_PORT}",
+        "-c",
+        f"unix_socket_directories={sock}",
+        "-c",
+        "password_encryption=scram-sha-256",
+        "-c",
+        "max_connections=200",
+        "-c",
+        "shared_buffers=128MB",
+        "-c",
+        "fsync=on",
+        "-c",
+        "logging_collector=off",
     ]
 
 
 def _pg_health() -> bool:
     _, _, sock = _pg_paths(stack_dir())
     try:
-        proc = _run([str(PG_BIN / "pg_isready"), "-q", "-h", str(sock), "-p", str(PG_PORT),
-                     "-U", PG_SUPERUSER, "-d", "postgres", "-t", "2"], timeout=10, check=False)
+        proc = _run(
+            [
+                str(PG_BIN / "pg_isready"),
+                "-q",
+                "-h",
+                str(sock),
+                "-p",
+                str(PG_PORT),
+                "-U",
+                PG_SUPERUSER,
+                "-d",
+                "postgres",
+                "-t",
+                "2",
+            ],
+            timeout=10,
+            check=False,
+        )
     except (OSError, subprocess.SubprocessError):
         return False
     return proc.returncode == 0
@@ -553,9 +617,27 @@ def _pg_health() -> bool:
 def psql_superuser(sql: str, *, database: str = "postgres", stack: Path | None = None) -> str:
     """Run ``sql`` as the superuser over the stack's unix socket; return stdout."""
     _, _, sock = _pg_paths(stack or stack_dir())
-    proc = _run([str(PG_BIN / "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-At",
-                 "-h", str(sock), "-p", str(PG_PORT), "-U", PG_SUPERUSER, "-d", database],
-                input_text=sql, timeout=60, check=False)
+    proc = _run(
+        [
+            str(PG_BIN / "psql"),
+            "-X",
+            "-q",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-At",
+            "-h",
+            str(sock),
+            "-p",
+            str(PG_PORT),
+            "-U",
+            PG_SUPERUSER,
+            "-d",
+            database,
+        ],
+        input_text=sql,
+        timeout=60,
+        check=False,
+    )
     if proc.returncode != 0:
         raise StackError(f"psql failed: {proc.stderr.strip()}", component="postgres")
     return proc.stdout
@@ -586,18 +668,23 @@ def _java_cmd(main: str, *args: str, heap: bool = False) -> list[str]:
     java = shutil.which("java") or "java"
     cmd = [java]
     if heap:
-        cmd += ["-Xms512m", "-Xmx1g", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20",
-                "-Djava.awt.headless=true"]
-    cmd += [f"-Dlog4j2.configurationFile={_kafka_log4j()}",
-            "-cp", f"{kafka_libs()}/*", main, *args]
+        cmd += [
+            "-Xms512m",
+            "-Xmx1g",
+            "-XX:+UseG1GC",
+            "-XX:MaxGCPauseMillis=20",
+            "-Djava.awt.headless=true",
+        ]
+    cmd += [f"-Dlog4j2.configurationFile={_kafka_log4j()}", "-cp", f"{kafka_libs()}/*", main, *args]
     return cmd
 
 
 def _kafka_prepare(stack: Path) -> None:
     libs = kafka_libs()
     if not (libs / f"kafka_2.13-{KAFKA_VERSION}.jar").exists():
-        raise StackError(f"Kafka jars not found in {libs}: run deploy/local/install.sh",
-                         component="kafka")
+        raise StackError(
+            f"Kafka jars not found in {libs}: run deploy/local/install.sh", component="kafka"
+        )
     root = data_dir("kafka", stack)
     logs = root / "data"
     root.mkdir(parents=True, exist_ok=True)
@@ -609,8 +696,19 @@ def _kafka_prepare(stack: Path) -> None:
     cluster_id = id_file.read_text().strip()
     if not (logs / "meta.properties").exists():
         log = log_file("kafka", stack)
-        proc = _run(_java_cmd("kafka.tools.StorageTool", "format", "--standalone",
-                              "-t", cluster_id, "-c", str(cfg)), timeout=120, check=False)
+        proc = _run(
+            _java_cmd(
+                "kafka.tools.StorageTool",
+                "format",
+                "--standalone",
+                "-t",
+                cluster_id,
+                "-c",
+                str(cfg),
+            ),
+            timeout=120,
+            check=False,
+        )
         with open(log, "a") as fh:
             fh.write(proc.stdout + proc.stderr)
         if proc.returncode != 0:
@@ -625,8 +723,9 @@ def _kafka_health() -> bool:
     if shutil.which("kcat") is None:
         return port_open(KAFKA_PORT)
     try:
-        proc = _run(["kcat", "-b", f"{HOST}:{KAFKA_PORT}", "-L", "-m", "3"],
-                    timeout=10, check=False)
+        proc = _run(
+            ["kcat", "-b", f"{HOST}:{KAFKA_PORT}", "-L", "-m", "3"], timeout=10, check=False
+        )
     except (OSError, subprocess.SubprocessError):
         return False
     return proc.returncode == 0
@@ -646,13 +745,21 @@ async def _ensure_topics_async(bootstrap: str) -> list[str]:
         missing = [s for s in topic_specs() if s.name not in existing]
         if missing:
             resp = await admin.create_topics(
-                [NewTopic(name=s.name, num_partitions=s.partitions, replication_factor=1,
-                          topic_configs=dict(s.configs)) for s in missing],
+                [
+                    NewTopic(
+                        name=s.name,
+                        num_partitions=s.partitions,
+                        replication_factor=1,
+                        topic_configs=dict(s.configs),
+                    )
+                    for s in missing
+                ],
                 timeout_ms=30000,
             )
             # 36 = TOPIC_ALREADY_EXISTS (another `up` raced us): fine.
-            errors = [(t[0], t[1]) for t in getattr(resp, "topic_errors", [])
-                      if t[1] not in (0, 36)]
+            errors = [
+                (t[0], t[1]) for t in getattr(resp, "topic_errors", []) if t[1] not in (0, 36)
+            ]
             if errors:
                 raise StackError(f"creating topics failed: {errors}", component="kafka")
         return [s.name for s in missing]
@@ -728,8 +835,13 @@ def _s3_env(_stack: Path) -> dict[str, str]:
 def _s3_bootstrap(_stack: Path) -> None:
     from minio import Minio
 
-    client = Minio(endpoint=f"{HOST}:{S3_PORT}", access_key=S3_ACCESS_KEY,
-                   secret_key=S3_SECRET_KEY, secure=False, region="us-east-1")
+    client = Minio(
+        endpoint=f"{HOST}:{S3_PORT}",
+        access_key=S3_ACCESS_KEY,
+        secret_key=S3_SECRET_KEY,
+        secure=False,
+        region="us-east-1",
+    )
     for bucket in (*BUCKETS_PHI, *BUCKETS_CLEAR):
         if not client.bucket_exists(bucket_name=bucket):
             client.make_bucket(bucket_name=bucket)
@@ -750,13 +862,15 @@ def _orthanc_config_path(spec: OrthancSpec, stack: Path) -> Path:
 def _orthanc_component(spec: OrthancSpec) -> Component:
     def prepare(stack: Path) -> None:
         if not ORTHANC_BIN.exists():
-            raise StackError(f"{ORTHANC_BIN} not found: run deploy/local/install.sh",
-                             component=spec.name)
+            raise StackError(
+                f"{ORTHANC_BIN} not found: run deploy/local/install.sh", component=spec.name
+            )
         root = data_dir(spec.name, stack)
         for sub in ("storage", "index"):
             (root / sub).mkdir(parents=True, exist_ok=True)
         _orthanc_config_path(spec, stack).write_text(
-            render_orthanc_config(spec, root, plugins=_orthanc_plugins()))
+            render_orthanc_config(spec, root, plugins=_orthanc_plugins())
+        )
 
     return Component(
         name=spec.name,
@@ -794,8 +908,17 @@ def _venv_python() -> str:
 
 
 def _smtp_command(stack: Path) -> list[str]:
-    return [_venv_python(), "-m", "secondread_cli.smtp_sink", "--host", HOST,
-            "--port", str(SMTP_PORT), "--maildir", str(data_dir("mail", stack))]
+    return [
+        _venv_python(),
+        "-m",
+        "secondread_cli.smtp_sink",
+        "--host",
+        HOST,
+        "--port",
+        str(SMTP_PORT),
+        "--maildir",
+        str(data_dir("mail", stack)),
+    ]
 
 
 # ---- services --------------------------------------------------------------------------------
@@ -889,8 +1012,9 @@ def select(names: Iterable[str] | None) -> list[str]:
     wanted = list(names)
     unknown = [n for n in wanted if n not in ALL_COMPONENTS]
     if unknown:
-        raise ValueError(f"unknown component(s) {', '.join(unknown)}; "
-                         f"known: {', '.join(ALL_COMPONENTS)}")
+        raise ValueError(
+            f"unknown component(s) {', '.join(unknown)}; known: {', '.join(ALL_COMPONENTS)}"
+        )
     return [n for n in ALL_COMPONENTS if n in wanted]
 
 
@@ -925,12 +1049,20 @@ def _spawn(comp: Component, stack: Path) -> subprocess.Popen[bytes]:
         kwargs.update(user=pw.pw_uid, group=pw.pw_gid, extra_groups=[])
         env.update(HOME=pw.pw_dir, USER=comp.run_as, LOGNAME=comp.run_as)
     with open(log, "ab") as fh:
-        fh.write(f"\n=== {time.strftime('%Y-%m-%dT%H:%M:%S%z')} starting: "
-                 f"{' '.join(cmd)}\n".encode())
+        fh.write(
+            f"\n=== {time.strftime('%Y-%m-%dT%H:%M:%S%z')} starting: {' '.join(cmd)}\n".encode()
+        )
         fh.flush()
         proc = subprocess.Popen(
-            cmd, stdin=subprocess.DEVNULL, stdout=fh, stderr=subprocess.STDOUT,
-            cwd=cwd, env=env, start_new_session=True, close_fds=True, **kwargs,
+            cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            cwd=cwd,
+            env=env,
+            start_new_session=True,
+            close_fds=True,
+            **kwargs,
         )
     write_pid(pid_file(comp.name, stack), proc.pid)
     return proc
@@ -956,7 +1088,9 @@ def _start_one(comp: Component, stack: Path, timeout: float) -> None:
         raise StackError(
             f"{comp.name}: port(s) {', '.join(map(str, busy))} already in use by a process this "
             f"stack did not start ({who}). Stop it (or a stack started with another "
-            f"SECONDREAD_STACK_DIR) and retry.", component=comp.name)
+            f"SECONDREAD_STACK_DIR) and retry.",
+            component=comp.name,
+        )
     _say(f"starting {comp.name} ... ", end="")
     try:
         comp.prepare(stack)
@@ -973,8 +1107,14 @@ def _start_one(comp: Component, stack: Path, timeout: float) -> None:
     _say(f"ok ({time.monotonic() - t0:.1f}s)")
 
 
-def _wait_healthy(comp: Component, stack: Path, proc: subprocess.Popen[bytes] | None, pid: int,
-                  timeout: float, t0: float) -> None:
+def _wait_healthy(
+    comp: Component,
+    stack: Path,
+    proc: subprocess.Popen[bytes] | None,
+    pid: int,
+    timeout: float,
+    t0: float,
+) -> None:
     limit = max(timeout, comp.startup_timeout or 0.0)
     delay = 0.1
     while True:
@@ -1040,8 +1180,10 @@ def down(components: list[str] | None = None) -> None:
         if pid is None:
             busy = [p for p in comp.ports if port_open(p)]
             if busy:
-                _say(f"{name:<13} not ours: port(s) {', '.join(map(str, busy))} held by "
-                     f"{port_owner(busy[0])}; left alone")
+                _say(
+                    f"{name:<13} not ours: port(s) {', '.join(map(str, busy))} held by "
+                    f"{port_owner(busy[0])}; left alone"
+                )
             continue
         t0 = time.monotonic()
         _say(f"stopping {name} (pid {pid}) ... ", end="")
@@ -1061,12 +1203,22 @@ def status(components: list[str] | None = None) -> list[ComponentStatus]:
         note = ""
         if pid is None:
             busy = [p for p in comp.ports if port_open(p)]
-            note = (f"port {busy[0]} held by a process not started by this stack"
-                    if busy else "stopped")
+            note = (
+                f"port {busy[0]} held by a process not started by this stack" if busy else "stopped"
+            )
         elif not ok:
             note = "running but not healthy"
-        out.append(ComponentStatus(name=name, pid=pid, healthy=ok, url=comp.url,
-                                   ports=comp.ports, log=log_file(name, stack), note=note))
+        out.append(
+            ComponentStatus(
+                name=name,
+                pid=pid,
+                healthy=ok,
+                url=comp.url,
+                ports=comp.ports,
+                log=log_file(name, stack),
+                note=note,
+            )
+        )
     return out
 
 

@@ -57,7 +57,6 @@ class Event(BaseModel):
     producer: str
 
 
-
 class ObjectRef(BaseModel):
     """A stored object: where it is and its digest."""
 
@@ -109,6 +108,7 @@ class CaseReceived(Event):
     jurisdiction: str
     consent: bool
     instances: list[InstanceRef] = Field(min_length=1)
+    flags: list[str] = Field(default_factory=list)
 
 
 # --------------------------------------------------------------------------- clear zone
@@ -129,6 +129,7 @@ class CaseDeidentified(Event):
     event_type: Literal["case.deidentified"] = "case.deidentified"
 
     patient_pseudonym: str
+    hospital_id: str = ""
     urgency: Urgency
     jurisdiction: str
     clinical_question: str
@@ -214,7 +215,7 @@ class CaseState(StrEnum):
 
 
 class CaseStatusChanged(Event):
-    """Every service -> dashboards. Compacted, keyed by case id: the last value is the case's state."""
+    """Every service -> dashboards. Compacted, keyed by case id: the last value is the state."""
 
     TOPIC: ClassVar[str] = topics.CASE_STATUS
     event_type: Literal["case.status"] = "case.status"

@@ -1,0 +1,86 @@
+"""deidentify composition root."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from secondread_shared import topics
+from secondread_shared.broker import publish_event, subscriber_options
+from secondread_shared.db import Database
+from secondread_shared.events import CaseReceived, Event
+from secondread_shared.orthanc import OrthancClient
+from secondread_shared.secrets import load_key
+from secondread_shared.service import build_runtime, create_http_app
+from secondread_shared.storage import ObjectStore
+
+from secondread_deidentify import handlers
+from secondread_deidentify.settings import DeidentifySettings
+from secondread_deidentify.vault import MIGRATIONS, Vault, fernet_from_key
+
+
+def create_app(settings: DeidentifySettings | None = None) -> FastAPI:
+    settings = settings or DeidentifySettings()
+    runtime = build_runtime(settings, "deidentify")
+    secrets_dir = settings.stack_dir / "secrets"
+    key = load_key(
+        "pseudonym_key",
+        settings.pseudonym_key,
+        settings.pseudonym_key_file,
+        local_path=secrets_dir / "pseudonym.key",
+        environment=settings.environment,
+    )
+    vault_key = load_key(
+        "vault_key",
+        settings.vault_key,
+        settings.vault_key_file,
+        local_path=secrets_dir / "vault.key",
+        environment=settings.environment,
+    )
+    db = Database(settings.db_dsn)
+    store = ObjectStore(
+        settings.s3_endpoint,
+        settings.s3_access_key,
+        settings.s3_secret_key.get_secret_value(),
+        secure=settings.s3_secure,
+        region=settings.s3_region,
+        timeout_s=settings.s3_timeout_s,
+    )
+    orthanc = OrthancClient(
+        settings.orthanc_url,
+        user=settings.orthanc_user,
+        password=settings.orthanc_password.get_secret_value()
+        if settings.orthanc_password
+        else None,
+        timeout_s=settings.orthanc_timeout_s,
+    )
+    broker = runtime.broker
+
+    async def publish(event: Event) -> None:
+        await publish_event(broker, event)
+
+    deps = handlers.DeidentifyDeps(
+        settings=settings,
+        key=key,
+        store=store,
+        orthanc=orthanc,
+        vault=Vault(db, fernet_from_key(vault_key)),
+        publish=publish,
+    )
+
+    @broker.subscriber(topics.CASE_RECEIVED, **subscriber_options("deidentify"))
+    async def on_case_received(event: CaseReceived) -> None:
+        await handlers.case_received(event, deps)
+
+    async def open_db() -> None:
+        await db.open(MIGRATIONS)
+
+    runtime.on_start.append(open_db)
+    runtime.on_stop.extend([db.close, orthanc.aclose])
+    runtime.probes["postgres"] = db.ping
+    runtime.probes["s3"] = lambda: store.ping(settings.bucket_clear)
+
+    async def orthanc_ready() -> bool:
+        await orthanc.system()
+        return True
+
+    runtime.probes["orthanc"] = orthanc_ready
+    return create_http_app(runtime, title="secondread deidentify")

@@ -1,0 +1,131 @@
+"""The case form and DICOM object validation: pure logic, no I/O frameworks.
+
+Validation follows DICOM PS3.10 (file format): a 128-byte preamble, ``DICM``, file meta
+information (group 0002) whose Media Storage SOP Class/Instance UIDs agree with the dataset.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import IO
+
+import pydicom
+from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydicom.errors import InvalidDicomError
+from secondread_shared.events import Contact, Urgency
+
+from secondread_ingest.errors import InputRejected
+
+
+class IntakeForm(BaseModel):
+    """The ``intake`` part of ``POST /v1/cases``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    clinical_question: str = Field(min_length=1, max_length=20_000)
+    original_report: str = Field(default="", max_length=200_000)
+    urgency: Urgency = Urgency.ROUTINE
+    referring_physician: Contact
+    patient_email: EmailStr | None = None
+    jurisdiction: str = Field(default="US", min_length=2, max_length=16)
+    consent: bool
+
+
+@dataclass(frozen=True)
+class InstanceInfo:
+    study_instance_uid: str
+    series_instance_uid: str
+    sop_instance_uid: str
+    sop_class_uid: str
+
+
+def inspect_instance(data: bytes, name: str) -> InstanceInfo:
+    """Parse one DICOM Part 10 file and return its identifying UIDs.
+
+    Raises
+    ------
+    InputRejected
+        ``not_dicom``, ``truncated``, ``missing_uid`` or ``meta_mismatch``, naming ``name``.
+    """
+    try:
+        ds = pydicom.dcmread(io.BytesIO(data), force=False)
+    except InvalidDicomError as exc:
+        raise InputRejected("not_dicom", f"{name}: not a DICOM Part 10 file") from exc
+    except (EOFError, OSError, ValueError, struct.error) as exc:
+        raise InputRejected("truncated", f"{name}: truncated or unreadable DICOM") from exc
+    try:
+        # Touch every element so a truncated value is found now, not downstream.
+        for _ in ds.iterall():
+            pass
+        if "PixelData" in ds:
+            _ = ds.PixelData
+    except Exception as exc:
+        raise InputRejected("truncated", f"{name}: truncated or unreadable DICOM") from exc
+    missing = [
+        kw
+        for kw in ("SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID", "SOPClassUID")
+        if not str(ds.get(kw, "")).strip()
+    ]
+    if missing:
+        raise InputRejected("missing_uid", f"{name}: missing {', '.join(missing)}")
+    meta = ds.file_meta
+    for meta_kw, ds_kw in (
+        ("MediaStorageSOPInstanceUID", "SOPInstanceUID"),
+        ("MediaStorageSOPClassUID", "SOPClassUID"),
+    ):
+        if meta_kw in meta and str(meta[meta_kw].value) != str(ds[ds_kw].value):
+            raise InputRejected(
+                "meta_mismatch", f"{name}: file meta {meta_kw} disagrees with {ds_kw}"
+            )
+    return InstanceInfo(
+        study_instance_uid=str(ds.StudyInstanceUID),
+        series_instance_uid=str(ds.SeriesInstanceUID),
+        sop_instance_uid=str(ds.SOPInstanceUID),
+        sop_class_uid=str(ds.SOPClassUID),
+    )
+
+
+def iter_zip(
+    fileobj: IO[bytes], name: str, *, max_members: int, max_ratio: float, max_total: int
+) -> Iterator[tuple[str, bytes]]:
+    """Yield ``(member name, bytes)`` of each file in a zip, refusing bombs and traversal.
+
+    Directories and a ``DICOMDIR`` index are skipped; the index is not an instance.
+    """
+    try:
+        zf = zipfile.ZipFile(fileobj)
+    except zipfile.BadZipFile as exc:
+        raise InputRejected("bad_zip", f"{name}: not a readable zip archive") from exc
+    with zf:
+        infos = [i for i in zf.infolist() if not i.is_dir()]
+        if len(infos) > max_members:
+            raise InputRejected("zip_too_many", f"{name}: more than {max_members} members")
+        total = 0
+        for info in infos:
+            parts = info.filename.replace("\\", "/").split("/")
+            if info.filename.startswith("/") or ".." in parts or ":" in parts[0]:
+                raise InputRejected(
+                    "zip_traversal", f"{name}: unsafe member path {info.filename!r}"
+                )
+            total += info.file_size
+            if total > max_total:
+                raise InputRejected(
+                    "too_large", f"{name}: unpacks beyond {max_total} bytes", status=413
+                )
+            if info.compress_size and info.file_size / info.compress_size > max_ratio:
+                raise InputRejected(
+                    "zip_bomb", f"{name}: member {info.filename!r} compression ratio too high"
+                )
+            if parts[-1].upper() == "DICOMDIR":
+                continue
+            with zf.open(info) as member:
+                data = member.read(info.file_size + 1)
+            if len(data) != info.file_size:
+                raise InputRejected(
+                    "zip_bomb", f"{name}: member {info.filename!r} larger than declared"
+                )
+            yield info.filename, data

@@ -1,0 +1,71 @@
+"""PostgreSQL access for a service's own schema (psycopg 3, async pool).
+
+Each service connects as its own role, whose schema is its ``search_path``; it cannot read
+another service's tables. Migrations are idempotent SQL statements run at start-up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+
+import psycopg
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool
+
+from secondread_shared.errors import TransientError
+
+
+class DatabaseError(TransientError):
+    """The database is unreachable or failed a statement."""
+
+
+class Database:
+    """A pool of connections to one service schema.
+
+    Parameters
+    ----------
+    dsn
+        libpq connection string (see :attr:`CommonSettings.db_dsn`).
+    """
+
+    def __init__(self, dsn: str, *, min_size: int = 1, max_size: int = 8) -> None:
+        self._pool = AsyncConnectionPool(
+            dsn,
+            min_size=min_size,
+            max_size=max_size,
+            open=False,
+            kwargs={"row_factory": dict_row, "autocommit": False},
+            timeout=15.0,
+        )
+
+    async def open(self, migrations: Sequence[str] = ()) -> None:
+        """Open the pool and apply ``migrations`` (each one idempotent) in one transaction."""
+        try:
+            await self._pool.open(wait=True, timeout=30.0)
+            async with self._pool.connection() as conn, conn.transaction():
+                for statement in migrations:
+                    await conn.execute(statement.encode())
+        except (psycopg.Error, TimeoutError) as exc:
+            raise DatabaseError(f"database unavailable: {type(exc).__name__}") from exc
+
+    async def close(self) -> None:
+        await self._pool.close()
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[psycopg.AsyncConnection[dict[str, object]]]:
+        """A connection inside one transaction, committed on success."""
+        try:
+            async with self._pool.connection() as conn, conn.transaction():
+                yield conn  # type: ignore[misc]
+        except psycopg.OperationalError as exc:
+            raise DatabaseError(f"database error: {type(exc).__name__}") from exc
+
+    async def ping(self) -> bool:
+        """Readiness: one round trip."""
+        try:
+            async with self._pool.connection(timeout=2.0) as conn:
+                await conn.execute(b"SELECT 1")
+            return True
+        except Exception:
+            return False

@@ -1,0 +1,40 @@
+"""Errors shared by every service.
+
+A :class:`TransientError` is retried (bounded, with backoff); a :class:`PermanentError` goes to
+the dead-letter topic at once, with its message as the reason. Any other exception is treated as
+transient until the retry budget is spent.
+"""
+
+from __future__ import annotations
+
+
+class SecondreadError(Exception):
+    """Base of every secondread error."""
+
+
+class TransientError(SecondreadError):
+    """A failure that may succeed when tried again (a server down, a timeout)."""
+
+
+class PermanentError(SecondreadError):
+    """A failure that will fail again on retry (bad input, a broken contract)."""
+
+
+class StorageError(TransientError):
+    """The object store failed or timed out."""
+
+
+class ObjectNotFoundError(PermanentError):
+    """An object named by an event does not exist."""
+
+
+class IntegrityError(PermanentError):
+    """Stored bytes do not match the digest an event names."""
+
+
+class OrthancError(TransientError):
+    """Orthanc answered with an error or did not answer in time."""
+
+
+class OrthancRejectedError(PermanentError):
+    """Orthanc refused an object as invalid (HTTP 4xx)."""

@@ -1,0 +1,137 @@
+"""What every service's composition root shares: runtime wiring and the HTTP probes.
+
+``/health`` answers while the process runs; ``/ready`` answers 200 only when Kafka and every
+registered dependency answer; ``/metrics`` is the Prometheus text format.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI, Response
+from fastapi.responses import JSONResponse
+from faststream.kafka import KafkaBroker
+from opentelemetry.sdk.trace import TracerProvider
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+from secondread_shared.broker import DeadLetterPolicy, create_broker
+from secondread_shared.logging import configure_logging, get_logger
+from secondread_shared.settings import CommonSettings
+from secondread_shared.tracing import setup_tracing
+
+log = get_logger(__name__)
+
+Probe = Callable[[], Awaitable[bool]]
+Hook = Callable[[], Awaitable[None]]
+
+
+@dataclass
+class Runtime:
+    """The process-wide pieces every service needs, built once in ``app.py``."""
+
+    settings: CommonSettings
+    service: str
+    tracer_provider: TracerProvider
+    registry: CollectorRegistry
+    broker: KafkaBroker
+    dead_letters: DeadLetterPolicy
+    probes: dict[str, Probe] = field(default_factory=dict)
+    on_start: list[Hook] = field(default_factory=list)
+    """Run before the broker starts (open databases, clients)."""
+    on_stop: list[Hook] = field(default_factory=list)
+    """Run after the broker stopped, in reverse order."""
+    background: list[tuple[Hook, Hook]] = field(default_factory=list)
+    """``(start, stop)`` pairs run after the broker started and stopped before it stops."""
+
+
+def build_runtime(settings: CommonSettings, service: str) -> Runtime:
+    """Configure logging and tracing, and create the broker, for ``service``."""
+    configure_logging(service, settings.log_level)
+    provider = setup_tracing(
+        f"secondread-{service}", settings.otlp_endpoint, enabled=settings.tracing_enabled
+    )
+    registry = CollectorRegistry()
+    broker, policy = create_broker(
+        service=service,
+        bootstrap=settings.kafka_bootstrap,
+        tracer_provider=provider,
+        registry=registry,
+        max_attempts=settings.max_attempts,
+        backoff_s=settings.retry_backoff_s,
+    )
+    return Runtime(settings, service, provider, registry, broker, policy)
+
+
+def create_http_app(runtime: Runtime, *, title: str, start_broker: bool = True) -> FastAPI:
+    """A FastAPI app with the probes, whose lifespan starts and stops the runtime.
+
+    Start order: ``on_start`` hooks (databases, clients), then the broker (subscribers begin to
+    consume only when their dependencies are up). Stop order is the reverse; spans are flushed last.
+    """
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            stack.callback(runtime.tracer_provider.shutdown)  # last: flush every span
+            for hook in runtime.on_start:
+                await hook()
+            for hook in runtime.on_stop:
+                stack.push_async_callback(hook)
+            if start_broker:
+                await runtime.broker.start()
+                stack.push_async_callback(runtime.broker.stop)
+            for start, stop in runtime.background:
+                await start()
+                stack.push_async_callback(stop)
+            log.info("service_started", port=runtime.settings.http_port)
+            yield
+            log.info("service_stopping")
+
+    app = FastAPI(title=title, lifespan=lifespan)
+
+    @app.get("/health", include_in_schema=False)
+    async def health() -> dict[str, str]:
+        return {"status": "ok", "service": runtime.service}
+
+    @app.get("/ready", include_in_schema=False)
+    async def ready() -> JSONResponse:
+        checks: dict[str, Probe] = {"kafka": lambda: runtime.broker.ping(timeout=2.0)}
+        checks.update(runtime.probes)
+        names = list(checks)
+        results = await asyncio.gather(*(_safe(checks[n]) for n in names))
+        status = dict(zip(names, results, strict=True))
+        ok = all(results)
+        return JSONResponse(
+            {"status": "ready" if ok else "not ready", "checks": status},
+            status_code=200 if ok else 503,
+        )
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(generate_latest(runtime.registry), media_type=CONTENT_TYPE_LATEST)
+
+    return app
+
+
+async def _safe(probe: Probe) -> bool:
+    try:
+        return bool(await asyncio.wait_for(probe(), timeout=3.0))
+    except Exception:
+        return False
+
+
+def serve(app: Any, settings: CommonSettings) -> None:
+    """Run ``app`` under uvicorn on the service's host and port, logging through structlog."""
+    uvicorn.run(
+        app,
+        host=settings.http_host,
+        port=settings.http_port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=30,
+    )

@@ -1,0 +1,146 @@
+"""S3 object storage adapter (any S3 server; versitygw in the local stack).
+
+The ``minio`` client is synchronous, so every call runs in a worker thread. Failures become
+:class:`~secondread_shared.errors.StorageError` (transient) or
+:class:`~secondread_shared.errors.ObjectNotFoundError` /
+:class:`~secondread_shared.errors.IntegrityError` (permanent).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+from dataclasses import dataclass
+from typing import Any
+
+import urllib3
+from minio import Minio
+from minio.error import S3Error
+
+from secondread_shared.errors import IntegrityError, ObjectNotFoundError, StorageError
+from secondread_shared.events import ObjectRef
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    data: bytes
+    sha256: str
+
+
+def sha256_hex(data: bytes) -> str:
+    """Hex sha256 of ``data``."""
+    return hashlib.sha256(data).hexdigest()
+
+
+class ObjectStore:
+    """Put and get whole objects with their sha256 digest.
+
+    Parameters
+    ----------
+    endpoint
+        ``host:port`` of the S3 server.
+    timeout_s
+        Connect and read timeout of every request.
+    """
+
+    def __init__(
+        self,
+        endpoint: str,
+        access_key: str,
+        secret_key: str,
+        *,
+        secure: bool = False,
+        region: str = "us-east-1",
+        timeout_s: float = 30.0,
+    ) -> None:
+        http = urllib3.PoolManager(
+            timeout=urllib3.Timeout(connect=min(5.0, timeout_s), read=timeout_s),
+            retries=urllib3.Retry(total=2, backoff_factor=0.2, status_forcelist=(502, 503, 504)),
+            maxsize=16,
+        )
+        self._client = Minio(
+            endpoint=endpoint,
+            access_key=access_key,
+            secret_key=secret_key,
+            secure=secure,
+            region=region,
+            http_client=http,
+        )
+
+    async def _run(self, fn: Any, /, **kwargs: Any) -> Any:
+        try:
+            return await asyncio.to_thread(fn, **kwargs)
+        except S3Error as exc:
+            if exc.code in ("NoSuchKey", "NoSuchBucket", "NoSuchObject"):
+                raise ObjectNotFoundError(f"{exc.code}: {kwargs.get('object_name', '')}") from exc
+            raise StorageError(f"S3 {exc.code}") from exc
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise StorageError(f"S3 unreachable: {type(exc).__name__}") from exc
+
+    async def put(
+        self, bucket: str, key: str, data: bytes, *, content_type: str = "application/octet-stream"
+    ) -> ObjectRef:
+        """Store ``data`` under ``bucket/key`` and return its reference with sha256."""
+        digest = sha256_hex(data)
+        await self._run(
+            self._client.put_object,
+            bucket_name=bucket,
+            object_name=key,
+            data=io.BytesIO(data),
+            length=len(data),
+            content_type=content_type,
+            metadata={"sha256": digest},
+        )
+        return ObjectRef(bucket=bucket, key=key, sha256=digest, size=len(data))
+
+    async def get(self, bucket: str, key: str) -> bytes:
+        """Read a whole object."""
+
+        def read(bucket_name: str, object_name: str) -> bytes:
+            resp = self._client.get_object(bucket_name=bucket_name, object_name=object_name)
+            try:
+                return bytes(resp.read())
+            finally:
+                resp.close()
+                resp.release_conn()
+
+        data: bytes = await self._run(read, bucket_name=bucket, object_name=key)
+        return data
+
+    async def get_verified(self, ref: ObjectRef) -> bytes:
+        """Read the object ``ref`` names and check its sha256 (claim-check integrity)."""
+        data = await self.get(ref.bucket, ref.key)
+        if sha256_hex(data) != ref.sha256:
+            raise IntegrityError(f"sha256 mismatch for {ref.bucket}/{ref.key}")
+        return data
+
+    async def exists(self, bucket: str, key: str) -> bool:
+        """Whether ``bucket/key`` exists."""
+        try:
+            await self._run(self._client.stat_object, bucket_name=bucket, object_name=key)
+        except ObjectNotFoundError:
+            return False
+        return True
+
+    async def list_keys(self, bucket: str, prefix: str = "") -> list[str]:
+        """Every key under ``prefix`` (recursive)."""
+
+        def listing(bucket_name: str, prefix: str) -> list[str]:
+            return [
+                o.object_name
+                for o in self._client.list_objects(
+                    bucket_name=bucket_name, prefix=prefix, recursive=True
+                )
+                if o.object_name
+            ]
+
+        keys: list[str] = await self._run(listing, bucket_name=bucket, prefix=prefix)
+        return keys
+
+    async def ping(self, bucket: str) -> bool:
+        """Readiness: the bucket answers."""
+        try:
+            return bool(await self._run(self._client.bucket_exists, bucket_name=bucket))
+        except StorageError:
+            return False
