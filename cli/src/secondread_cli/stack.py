@@ -474,7 +474,7 @@ class Component:
     command: Callable[[Path], list[str]]
     health: Callable[[], bool]
     prepare: Callable[[Path], None] = lambda _stack: None
-    bootstrap: Callable[[Path], None] = lambda _stack: None
+    bootstrap: Callable[[Path], list[str]] = lambda _stack: []  # returns notes to print
     env: Callable[[Path], dict[str, str]] = field(default=lambda _stack: {})
     run_as: str | None = None  # a system user to drop to when running as root
     stop_signal: int = signal.SIGTERM
@@ -643,14 +643,17 @@ def psql_superuser(sql: str, *, database: str = "postgres", stack: Path | None =
     return proc.stdout
 
 
-def _pg_bootstrap(stack: Path) -> None:
+def _pg_bootstrap(stack: Path) -> list[str]:
+    notes: list[str] = []
     exists = psql_superuser(
         f"SELECT 1 FROM pg_database WHERE datname = {_sql_literal(PG_DATABASE)};",  # noqa: S608
         stack=stack,
     )
     if not exists.strip():
         psql_superuser(f"CREATE DATABASE {_sql_ident(PG_DATABASE)};", stack=stack)
+        notes.append(f"created database {PG_DATABASE}")
     psql_superuser(render_pg_bootstrap(SERVICES), database=PG_DATABASE, stack=stack)
+    return notes
 
 
 # ---- kafka -----------------------------------------------------------------------------------
@@ -772,10 +775,9 @@ def ensure_topics(bootstrap: str = f"{HOST}:{KAFKA_PORT}") -> list[str]:
     return asyncio.run(_ensure_topics_async(bootstrap))
 
 
-def _kafka_bootstrap(stack: Path) -> None:
+def _kafka_bootstrap(_stack: Path) -> list[str]:
     created = ensure_topics()
-    if created:
-        _say(f"    created {len(created)} topic(s)")
+    return [f"created {len(created)} topic(s)"] if created else []
 
 
 # ---- s3 --------------------------------------------------------------------------------------
@@ -832,7 +834,7 @@ def _s3_env(_stack: Path) -> dict[str, str]:
     return {"ROOT_ACCESS_KEY": S3_ACCESS_KEY, "ROOT_SECRET_KEY": S3_SECRET_KEY}
 
 
-def _s3_bootstrap(_stack: Path) -> None:
+def _s3_bootstrap(_stack: Path) -> list[str]:
     from minio import Minio
 
     client = Minio(
@@ -842,10 +844,12 @@ def _s3_bootstrap(_stack: Path) -> None:
         secure=False,
         region="us-east-1",
     )
+    created = []
     for bucket in (*BUCKETS_PHI, *BUCKETS_CLEAR):
         if not client.bucket_exists(bucket_name=bucket):
             client.make_bucket(bucket_name=bucket)
-            _say(f"    created bucket {bucket}")
+            created.append(bucket)
+    return [f"created bucket(s) {', '.join(created)}"] if created else []
 
 
 # ---- orthanc ---------------------------------------------------------------------------------
@@ -894,9 +898,13 @@ def _jaeger_prepare(stack: Path) -> None:
     data_dir("jaeger", stack).mkdir(parents=True, exist_ok=True)
 
 
-def _jaeger_env(_stack: Path) -> dict[str, str]:
-    # Jaeger v2's built-in all-in-one config reads the listen host from this variable.
-    return {"JAEGER_LISTEN_HOST": HOST}
+def jaeger_config() -> Path:
+    """Our all-in-one config (the built-in one binds the query API to every interface)."""
+    return repo_root() / "deploy" / "local" / "jaeger" / "config.yaml"
+
+
+def _jaeger_command(_stack: Path) -> list[str]:
+    return [str(cache_dir() / "bin" / "jaeger"), "--config", f"file:{jaeger_config()}"]
 
 
 # ---- smtp sink -------------------------------------------------------------------------------
@@ -986,10 +994,9 @@ def component_table() -> dict[str, Component]:
             ports=(JAEGER_QUERY_PORT, JAEGER_OTLP_GRPC_PORT, JAEGER_OTLP_HTTP_PORT),
             url=f"http://{HOST}:{JAEGER_QUERY_PORT}",
             marker=str(cache_dir() / "bin" / "jaeger"),
-            command=lambda _stack: [str(cache_dir() / "bin" / "jaeger")],
+            command=_jaeger_command,
             health=lambda: http_ok(f"http://{HOST}:{JAEGER_QUERY_PORT}/api/services"),
             prepare=_jaeger_prepare,
-            env=_jaeger_env,
         ),
         Component(
             name="smtp",
@@ -1068,43 +1075,62 @@ def _spawn(comp: Component, stack: Path) -> subprocess.Popen[bytes]:
     return proc
 
 
+def _bootstrap(comp: Component, stack: Path) -> str:
+    """Run the component's bootstrap; return its notes as a suffix for the progress line."""
+    try:
+        notes = comp.bootstrap(stack)
+    except StackError:
+        raise
+    except Exception as exc:  # any client error while bootstrapping names the component
+        _say("FAILED")
+        raise StackError(
+            f"{comp.name}: bootstrap failed: {type(exc).__name__}: {exc}",
+            component=comp.name,
+            log=log_file(comp.name, stack),
+        ) from exc
+    return f" [{'; '.join(notes)}]" if notes else ""
+
+
 def _start_one(comp: Component, stack: Path, timeout: float) -> None:
     t0 = time.monotonic()
     pid = live_pid(comp.name, comp.marker, stack)
     if pid is not None:
         if comp.health():
-            _say(f"{comp.name:<13} already running (pid {pid})")
-            comp.bootstrap(stack)
+            extra = _bootstrap(comp, stack)
+            _say(f"{comp.name} already running (pid {pid}){extra}")
             return
         # Ours but not (yet) healthy, e.g. still starting from an earlier `up`: wait for it.
-        _say(f"waiting for   {comp.name} (pid {pid}) ... ", end="")
+        _say(f"waiting for {comp.name} (pid {pid}) ... ", end="")
         _wait_healthy(comp, stack, None, pid, timeout, t0)
-        comp.bootstrap(stack)
-        _say(f"ok ({time.monotonic() - t0:.1f}s)")
+        extra = _bootstrap(comp, stack)
+        _say(f"ok ({time.monotonic() - t0:.1f}s){extra}")
         return
     busy = [p for p in comp.ports if port_open(p)]
     if busy:
         who = "; ".join(f"port {p}: {port_owner(p)}" for p in busy)
         raise StackError(
             f"{comp.name}: port(s) {', '.join(map(str, busy))} already in use by a process this "
-            f"stack did not start ({who}). Stop it (or a stack started with another "
-            f"SECONDREAD_STACK_DIR) and retry.",
+            f"stack did not start ({who}). Stop that process (it may be an orphan of an earlier "
+            f"run, or a stack with another SECONDREAD_STACK_DIR) and retry.",
             component=comp.name,
         )
     _say(f"starting {comp.name} ... ", end="")
     try:
         comp.prepare(stack)
-    except StackError as exc:
+    except StackError:
         _say("FAILED")
-        raise exc
+        raise
     proc = _spawn(comp, stack)
     try:
         _wait_healthy(comp, stack, proc, proc.pid, timeout, t0)
-        comp.bootstrap(stack)
+        extra = _bootstrap(comp, stack)
     except StackError:
         _stop_pid(comp, proc.pid, stack, quiet=True)
         raise
-    _say(f"ok ({time.monotonic() - t0:.1f}s)")
+    except BaseException:  # e.g. Ctrl-C while waiting: do not leave a half-started process
+        _stop_pid(comp, proc.pid, stack, quiet=True)
+        raise
+    _say(f"ok ({time.monotonic() - t0:.1f}s){extra}")
 
 
 def _wait_healthy(
