@@ -480,6 +480,7 @@ class Component:
     stop_signal: int = signal.SIGTERM
     grace: float = 15.0
     startup_timeout: float | None = None  # overrides up()'s timeout when longer
+    in_repo: bool = False  # run from the repo root (services read repo-relative paths)
 
 
 def _is_root() -> bool:
@@ -945,6 +946,7 @@ def _service_component(name: str, port: int) -> Component:
         prepare=lambda stack: data_dir(name, stack).mkdir(parents=True, exist_ok=True),
         env=lambda stack: {"SECONDREAD_STACK_DIR": str(stack)},
         grace=20.0,
+        in_repo=True,
     )
 
 
@@ -1049,7 +1051,7 @@ def _spawn(comp: Component, stack: Path) -> subprocess.Popen[bytes]:
     cmd = comp.command(stack)
     env = {**os.environ, **comp.env(stack)}
     kwargs: dict[str, Any] = {}
-    cwd = data_dir(comp.name, stack)
+    cwd = repo_root() if comp.in_repo else data_dir(comp.name, stack)
     cwd.mkdir(parents=True, exist_ok=True)
     if comp.run_as and _is_root():
         pw = pwd.getpwnam(comp.run_as)
