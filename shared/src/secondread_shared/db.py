@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
@@ -53,7 +54,7 @@ class Database:
         await self._pool.close()
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[psycopg.AsyncConnection[dict[str, object]]]:
+    async def transaction(self) -> AsyncIterator[psycopg.AsyncConnection[dict[str, Any]]]:
         """A connection inside one transaction, committed on success."""
         try:
             async with self._pool.connection() as conn, conn.transaction():

@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 
 from secondread_shared.errors import OrthancError, OrthancRejectedError
+from secondread_shared.settings import CommonSettings
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,17 @@ class OrthancClient:
         auth = httpx.BasicAuth(user, password or "") if user else None
         self._http = httpx.AsyncClient(base_url=url.rstrip("/"), auth=auth, timeout=timeout_s)
         self.url = url.rstrip("/")
+
+    @classmethod
+    def from_settings(cls, settings: CommonSettings) -> OrthancClient:
+        """The reading archive the settings name."""
+        password = settings.orthanc_password
+        return cls(
+            settings.orthanc_url,
+            user=settings.orthanc_user,
+            password=password.get_secret_value() if password else None,
+            timeout_s=settings.orthanc_timeout_s,
+        )
 
     async def aclose(self) -> None:
         await self._http.aclose()

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import os
 import secrets
 from pathlib import Path
 
+from cryptography.fernet import Fernet
 from pydantic import SecretStr
 
 from secondread_shared.errors import PermanentError
@@ -49,3 +52,8 @@ def load_key(
     raise MissingSecretError(
         f"{name} is not configured: set SECONDREAD_{name.upper()} or SECONDREAD_{name.upper()}_FILE"
     )
+
+
+def fernet_from_key(key: bytes) -> Fernet:
+    """A Fernet cipher (AES-128-CBC + HMAC-SHA256) from any key material (hashed to 32 bytes)."""
+    return Fernet(base64.urlsafe_b64encode(hashlib.sha256(key).digest()))

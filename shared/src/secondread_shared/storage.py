@@ -20,6 +20,7 @@ from minio.error import S3Error
 
 from secondread_shared.errors import IntegrityError, ObjectNotFoundError, StorageError
 from secondread_shared.events import ObjectRef
+from secondread_shared.settings import CommonSettings
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,18 @@ class ObjectStore:
             secure=secure,
             region=region,
             http_client=http,
+        )
+
+    @classmethod
+    def from_settings(cls, settings: CommonSettings) -> ObjectStore:
+        """The object store the settings name."""
+        return cls(
+            settings.s3_endpoint,
+            settings.s3_access_key,
+            settings.s3_secret_key.get_secret_value(),
+            secure=settings.s3_secure,
+            region=settings.s3_region,
+            timeout_s=settings.s3_timeout_s,
         )
 
     async def _run(self, fn: Any, /, **kwargs: Any) -> Any:

@@ -8,13 +8,13 @@ from secondread_shared.broker import publish_event, subscriber_options
 from secondread_shared.db import Database
 from secondread_shared.events import CaseReceived, Event
 from secondread_shared.orthanc import OrthancClient
-from secondread_shared.secrets import load_key
+from secondread_shared.secrets import fernet_from_key, load_key
 from secondread_shared.service import build_runtime, create_http_app
 from secondread_shared.storage import ObjectStore
 
 from secondread_deidentify import handlers
 from secondread_deidentify.settings import DeidentifySettings
-from secondread_deidentify.vault import MIGRATIONS, Vault, fernet_from_key
+from secondread_deidentify.vault import MIGRATIONS, Vault
 
 
 def create_app(settings: DeidentifySettings | None = None) -> FastAPI:
@@ -36,22 +36,8 @@ def create_app(settings: DeidentifySettings | None = None) -> FastAPI:
         environment=settings.environment,
     )
     db = Database(settings.db_dsn)
-    store = ObjectStore(
-        settings.s3_endpoint,
-        settings.s3_access_key,
-        settings.s3_secret_key.get_secret_value(),
-        secure=settings.s3_secure,
-        region=settings.s3_region,
-        timeout_s=settings.s3_timeout_s,
-    )
-    orthanc = OrthancClient(
-        settings.orthanc_url,
-        user=settings.orthanc_user,
-        password=settings.orthanc_password.get_secret_value()
-        if settings.orthanc_password
-        else None,
-        timeout_s=settings.orthanc_timeout_s,
-    )
+    store = ObjectStore.from_settings(settings)
+    orthanc = OrthancClient.from_settings(settings)
     broker = runtime.broker
 
     async def publish(event: Event) -> None:

@@ -20,7 +20,7 @@ from datetime import date, timedelta
 
 import pydicom
 from pydicom.dataset import Dataset
-from pydicom.uid import UID_dictionary
+from pydicom.uid import UID
 
 from secondread_deidentify.pseudonyms import (
     date_shift_days,
@@ -101,6 +101,11 @@ class DeidResult:
     actions: list[str] = field(default_factory=list)
 
 
+def _is_standard(uid: str) -> bool:
+    """A UID registered in PS3.6 Annex A (transfer syntaxes, SOP classes, ...): kept as is."""
+    return UID(uid).name != uid
+
+
 def _shift_da(value: str, days: int) -> str:
     value = value.strip()
     if len(value) < 8 or not value[:8].isdigit():
@@ -130,7 +135,7 @@ def _walk(ds: Dataset, key: bytes, shift: int) -> None:
             elem.value = ""
         elif elem.VR == "UI" and kw not in KEEP_UIDS and elem.value:
             values = elem.value if elem.VM > 1 else [elem.value]
-            mapped = [v if v in UID_dictionary else remap_uid(key, str(v)) for v in values]
+            mapped = [v if _is_standard(str(v)) else remap_uid(key, str(v)) for v in values]
             elem.value = mapped if elem.VM > 1 else mapped[0]
         elif elem.VR == "DA" and elem.value:
             elem.value = _shift_da(str(elem.value), shift)

@@ -5,8 +5,6 @@ Rows are encrypted with Fernet (AES-128-CBC + HMAC-SHA256) under the vault key.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 
 from cryptography.fernet import Fernet
@@ -34,11 +32,6 @@ MIGRATIONS = (
 )
 
 
-def fernet_from_key(key: bytes) -> Fernet:
-    """A Fernet cipher from any key material (hashed to 32 bytes)."""
-    return Fernet(base64.urlsafe_b64encode(hashlib.sha256(key).digest()))
-
-
 class Vault:
     def __init__(self, db: Database, fernet: Fernet) -> None:
         self.db = db
@@ -49,7 +42,8 @@ class Vault:
         async with self.db.transaction() as conn:
             await conn.execute(
                 "INSERT INTO vault (case_id, patient_pseudonym, identity) VALUES (%s, %s, %s)"
-                " ON CONFLICT (case_id, patient_pseudonym) DO UPDATE SET identity = EXCLUDED.identity",
+                " ON CONFLICT (case_id, patient_pseudonym)"
+                " DO UPDATE SET identity = EXCLUDED.identity",
                 (case_id, pseudonym, blob),
             )
 

@@ -19,14 +19,7 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
     settings = settings or IngestSettings()
     runtime = build_runtime(settings, "ingest")
     db = Database(settings.db_dsn)
-    store = ObjectStore(
-        settings.s3_endpoint,
-        settings.s3_access_key,
-        settings.s3_secret_key.get_secret_value(),
-        secure=settings.s3_secure,
-        region=settings.s3_region,
-        timeout_s=settings.s3_timeout_s,
-    )
+    store = ObjectStore.from_settings(settings)
     repo = IngestRepository(db)
     relay = OutboxRelay(db, runtime.broker, settings.outbox_poll_s)
     deps = IngestDeps(settings=settings, repo=repo, store=store, relay=relay)

@@ -1,8 +1,8 @@
 """ingest's own state in PostgreSQL (schema ``ingest``): intakes, instances and the outbox.
 
 The case row, its instances and the ``case.received`` event are written in one transaction;
-:class:`secondread_shared.outbox.OutboxRelay` publishes the event afterwards. A crash between the two loses
-nothing: the event waits in the outbox.
+:class:`secondread_shared.outbox.OutboxRelay` publishes the event afterwards. A crash
+between the two loses nothing: the event waits in the outbox.
 """
 
 from __future__ import annotations
@@ -106,6 +106,6 @@ class IngestRepository:
             case_id=str(row["case_id"]),
             hospital_id=str(row["hospital_id"]),
             status=str(row["status"]),
-            created_at=row["created_at"],  # type: ignore[arg-type]
-            instances=int(row["n"]),  # type: ignore[call-overload]
+            created_at=row["created_at"],
+            instances=int(row["n"]),
         )

@@ -34,7 +34,7 @@ class RoutingRepository:
                 " WHERE closed_at IS NULL GROUP BY radiologist_id"
             )
             rows = await cur.fetchall()
-        return {str(r["radiologist_id"]): int(r["n"]) for r in rows}  # type: ignore[call-overload]
+        return {str(r["radiologist_id"]): int(r["n"]) for r in rows}
 
     async def existing(self, case_id: str) -> dict[str, object] | None:
         async with self.db.transaction() as conn:

@@ -1,0 +1,63 @@
+"""The delivery email: pure composition, no I/O (RFC 5322 message via ``email.message``)."""
+
+from __future__ import annotations
+
+import json
+from email.message import EmailMessage
+from email.utils import formatdate
+from typing import Any
+
+
+def message_id(report_id: str, role: str) -> str:
+    """A deterministic Message-ID, so a redelivered email is recognisably the same message."""
+    return f"<{report_id}.{role}@secondread.invalid>"
+
+
+def compose_email(
+    *,
+    report: dict[str, Any],
+    canonical: bytes,
+    signature: str,
+    key_id: str,
+    to_name: str,
+    to_email: str,
+    mail_from: str,
+    role: str,
+) -> EmailMessage:
+    """The email delivering a signed second opinion to ``to_email``."""
+    msg = EmailMessage()
+    msg["From"] = mail_from
+    msg["To"] = f"{to_name} <{to_email}>"
+    msg["Subject"] = f"Second opinion for case {report['case_id']}"
+    msg["Date"] = formatdate(localtime=False)
+    msg["Message-ID"] = message_id(str(report["report_id"]), role)
+    msg["X-Secondread-Case-Id"] = str(report["case_id"])
+    statements = "\n".join(
+        f"  - [{s['verdict']}] {s['statement']}"
+        + (f" — {s['comment']}" if s.get("comment") else "")
+        for s in report.get("statements", [])
+    )
+    recs = "\n".join(f"  - {r}" for r in report.get("recommendations", []))
+    changes = ", ".join(report["assessment"].get("changes", [])) or "none"
+    body = (
+        f"Dear {to_name},\n\n"
+        f"A signed second-opinion report is ready for case {report['case_id']}.\n\n"
+        f"Assessment: {report['assessment']['summary']}\n"
+        f"Changes to diagnosis/severity/staging: {changes}\n\n"
+        f"Findings:\n{report['findings']}\n\n"
+        f"Original report statements:\n{statements or '  (none reviewed)'}\n\n"
+        f"Recommendations:\n{recs or '  (none)'}\n\n"
+        f"Signed by {report['radiologist_id']} ({report['credentials']})"
+        f" at {report['signed_at']}.\n"
+        f"Signature (Ed25519, key {key_id}): {signature}\n"
+        "The attached JSON is the exact signed canonical form.\n"
+    )
+    msg.set_content(body)
+    msg.add_attachment(canonical, maintype="application", subtype="json", filename="report.json")
+    msg.add_attachment(
+        json.dumps({"algorithm": "Ed25519", "key_id": key_id, "signature": signature}).encode(),
+        maintype="application",
+        subtype="json",
+        filename="report.sig.json",
+    )
+    return msg

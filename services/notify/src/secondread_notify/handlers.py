@@ -1,0 +1,145 @@
+"""notify's handlers: remember delivery contacts; deliver signed reports exactly once in effect."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from email.message import EmailMessage
+
+from secondread_shared.errors import TransientError
+from secondread_shared.events import (
+    CaseReceived,
+    CaseState,
+    CaseStatusChanged,
+    Event,
+    NotificationDelivered,
+    NotificationFailed,
+    ReportSigned,
+    new_id,
+)
+from secondread_shared.logging import get_logger
+from secondread_shared.storage import ObjectStore
+
+from secondread_notify.compose import compose_email
+from secondread_notify.repository import NotifyRepository
+from secondread_notify.settings import NotifySettings
+
+log = get_logger(__name__)
+
+SendMail = Callable[[EmailMessage], Awaitable[None]]
+
+
+class ContactsUnknown(TransientError):
+    """The report arrived before the case's contacts (retried, then dead-lettered)."""
+
+
+@dataclass
+class NotifyDeps:
+    settings: NotifySettings
+    repo: NotifyRepository
+    store: ObjectStore
+    send_mail: SendMail
+    wake_outbox: Callable[[], None]
+
+
+async def case_received(event: CaseReceived, repo: NotifyRepository) -> None:
+    """Keep the delivery contacts of a new case (PHI zone: never logged)."""
+    await repo.save_contacts(event)
+
+
+async def report_signed(event: ReportSigned, deps: NotifyDeps) -> None:
+    """Email the signed report to the referring physician, once.
+
+    A redelivered event finds the delivery recorded and sends nothing. A send that fails is
+    retried with exponential backoff; when every attempt fails, the failure is recorded and
+    announced on ``notification.failed``.
+    """
+    role, channel = "physician", "email"
+    done = await deps.repo.delivery(event.report_id, channel, role)
+    if done is not None and done["status"] == "delivered":
+        log.info("delivery_already_recorded", report_id=event.report_id)
+        return
+    contacts = await deps.repo.contacts(event.case_id)
+    if contacts is None:
+        raise ContactsUnknown(f"no contacts for case {event.case_id} yet")
+    canonical = await deps.store.get_verified(event.report)
+    message = compose_email(
+        report=json.loads(canonical),
+        canonical=canonical,
+        signature=event.signature,
+        key_id=event.key_id,
+        to_name=str(contacts["physician_name"]),
+        to_email=str(contacts["physician_email"]),
+        mail_from=deps.settings.mail_from,
+        role=role,
+    )
+    attempts, error = 0, ""
+    for attempts in range(1, deps.settings.delivery_attempts + 1):
+        try:
+            await deps.send_mail(message)
+            error = ""
+            break
+        except (OSError, TimeoutError, TransientError) as exc:
+            error = type(exc).__name__
+            log.warning("delivery_attempt_failed", attempt=attempts, error=error)
+            if attempts < deps.settings.delivery_attempts:
+                await asyncio.sleep(deps.settings.delivery_backoff_s * 2 ** (attempts - 1))
+    delivery_id = new_id()
+    events: list[Event]
+    if not error:
+        delivered = NotificationDelivered(
+            case_id=event.case_id,
+            producer="notify",
+            causation_id=event.event_id,
+            report_id=event.report_id,
+            channel=channel,
+            recipient_role=role,
+            delivery_id=delivery_id,
+            attempts=attempts,
+        )
+        events = [
+            delivered,
+            CaseStatusChanged(
+                case_id=event.case_id,
+                producer="notify",
+                causation_id=delivered.event_id,
+                state=CaseState.NOTIFIED,
+                detail=f"{channel} to {role}",
+            ),
+        ]
+    else:
+        failed = NotificationFailed(
+            case_id=event.case_id,
+            producer="notify",
+            causation_id=event.event_id,
+            report_id=event.report_id,
+            channel=channel,
+            recipient_role=role,
+            reason=error,
+            attempts=attempts,
+        )
+        events = [
+            failed,
+            CaseStatusChanged(
+                case_id=event.case_id,
+                producer="notify",
+                causation_id=failed.event_id,
+                state=CaseState.NOTIFICATION_FAILED,
+                detail=f"{channel} to {role}: {error}",
+            ),
+        ]
+    await deps.repo.record_delivery(
+        delivery_id=delivery_id,
+        case_id=event.case_id,
+        report_id=event.report_id,
+        channel=channel,
+        role=role,
+        status="failed" if error else "delivered",
+        attempts=attempts,
+        detail=error,
+        events=events,
+    )
+    deps.wake_outbox()
+    log.info("delivery_recorded", report_id=event.report_id, ok=not error, attempts=attempts)

@@ -1,0 +1,238 @@
+"""The radiologist HTTP API: worklist, case view, signing, report and key lookup."""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, HTTPException
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import Link
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+from secondread_shared.events import (
+    CaseAssigned,
+    CaseState,
+    CaseStatusChanged,
+    ReportSigned,
+    new_id,
+)
+from secondread_shared.logging import bind_case, get_logger
+from secondread_shared.outbox import OutboxRelay
+from secondread_shared.storage import ObjectStore
+from secondread_shared.tracing import CASE_ID_ATTRIBUTE
+
+from secondread_reporting.repository import AlreadySigned, ReportingRepository
+from secondread_reporting.settings import ReportingSettings
+from secondread_reporting.signing import ReportDraft, canonical_bytes, key_id, sign
+
+log = get_logger(__name__)
+tracer = trace.get_tracer("secondread.reporting")
+_PROPAGATOR = TraceContextTextMapPropagator()
+
+
+@dataclass
+class ReportingDeps:
+    settings: ReportingSettings
+    repo: ReportingRepository
+    store: ObjectStore
+    relay: OutboxRelay
+
+
+def build_router(deps_factory: Any) -> APIRouter:
+    router = APIRouter(prefix="/v1")
+
+    def radiologist(
+        deps: Annotated[ReportingDeps, Depends(deps_factory)],
+        authorization: Annotated[str | None, Header()] = None,
+    ) -> str:
+        token = (authorization or "").removeprefix("Bearer ").strip()
+        rad = deps.settings.radiologist_tokens.get(token)
+        if not rad:
+            raise HTTPException(401, detail={"code": "unauthorized", "message": "bad token"})
+        return rad
+
+    async def assigned_case(
+        case_id: str, deps: ReportingDeps, radiologist_id: str
+    ) -> dict[str, Any]:
+        row = await deps.repo.case(case_id)
+        if row is None or row["radiologist_id"] != radiologist_id:
+            raise HTTPException(
+                404, detail={"code": "not_found", "message": f"no case {case_id} on your worklist"}
+            )
+        return row
+
+    @router.get("/worklist")
+    async def worklist(
+        deps: Annotated[ReportingDeps, Depends(deps_factory)],
+        radiologist_id: Annotated[str, Depends(radiologist)],
+    ) -> dict[str, Any]:
+        rows = await deps.repo.worklist(radiologist_id)
+        return {
+            "radiologist_id": radiologist_id,
+            "cases": [
+                {
+                    "case_id": r["case_id"],
+                    "urgency": r["urgency"],
+                    "due_at": r["due_at"].isoformat(),
+                    "status": r["status"],
+                }
+                for r in rows
+            ],
+        }
+
+    @router.get("/cases/{case_id}")
+    async def case_view(
+        case_id: str,
+        deps: Annotated[ReportingDeps, Depends(deps_factory)],
+        radiologist_id: Annotated[str, Depends(radiologist)],
+    ) -> dict[str, Any]:
+        row = await assigned_case(case_id, deps, radiologist_id)
+        assigned = CaseAssigned.model_validate(row["assigned"])
+        base = deps.settings.viewer_base_url
+        return {
+            "case_id": case_id,
+            "status": row["status"],
+            "urgency": assigned.urgency,
+            "due_at": assigned.due_at.isoformat(),
+            "subspecialty": assigned.subspecialty,
+            "patient_pseudonym": assigned.patient_pseudonym,
+            "clinical_question": assigned.clinical_question,
+            "original_report": assigned.original_report,
+            "flags": assigned.flags,
+            "viewer_links": [f"{base}studies/{sid}" for sid in assigned.orthanc_study_ids],
+        }
+
+    @router.post("/cases/{case_id}/report", status_code=201)
+    async def sign_report(
+        case_id: str,
+        draft: ReportDraft,
+        deps: Annotated[ReportingDeps, Depends(deps_factory)],
+        radiologist_id: Annotated[str, Depends(radiologist)],
+    ) -> dict[str, Any]:
+        bind_case(case_id)
+        row = await assigned_case(case_id, deps, radiologist_id)
+        if await deps.repo.signed_report(case_id) is not None:
+            raise HTTPException(409, detail=_already_signed(case_id))
+        assigned = CaseAssigned.model_validate(row["assigned"])
+        # A human step starts a new trace, linked to the case's automated trace.
+        case_ctx = trace.get_current_span(_PROPAGATOR.extract(row["trace"])).get_span_context()
+        links = [Link(case_ctx)] if case_ctx.is_valid else []
+        token = otel_context.attach(otel_context.Context())
+        try:
+            with tracer.start_as_current_span(
+                "reporting sign", links=links, attributes={CASE_ID_ATTRIBUTE: case_id}
+            ):
+                result = await _sign(case_id, draft, assigned, deps, radiologist_id)
+        finally:
+            otel_context.detach(token)
+        deps.relay.wake()
+        return result
+
+    @router.get("/reports/{case_id}")
+    async def report(
+        case_id: str,
+        deps: Annotated[ReportingDeps, Depends(deps_factory)],
+        radiologist_id: Annotated[str, Depends(radiologist)],
+    ) -> dict[str, Any]:
+        await assigned_case(case_id, deps, radiologist_id)
+        signed = await deps.repo.signed_report(case_id)
+        if signed is None:
+            raise HTTPException(404, detail={"code": "not_signed", "message": "not signed yet"})
+        return {
+            "report": json.loads(bytes(signed["canonical"])),
+            "signature": signed["signature"],
+            "key_id": signed["key_id"],
+            "algorithm": "Ed25519",
+        }
+
+    @router.get("/keys/{kid}")
+    async def public_key(
+        kid: str, deps: Annotated[ReportingDeps, Depends(deps_factory)]
+    ) -> dict[str, str]:
+        found = await deps.repo.public_key(kid)
+        if found is None:
+            raise HTTPException(404, detail={"code": "not_found", "message": f"no key {kid}"})
+        rad, raw = found
+        return {
+            "key_id": kid,
+            "radiologist_id": rad,
+            "algorithm": "Ed25519",
+            "public_key": base64.b64encode(raw).decode(),
+        }
+
+    return router
+
+
+def _already_signed(case_id: str) -> dict[str, str]:
+    return {
+        "code": "already_signed",
+        "message": f"case {case_id} already has a signed report; corrections are addenda",
+    }
+
+
+async def _sign(
+    case_id: str,
+    draft: ReportDraft,
+    assigned: CaseAssigned,
+    deps: ReportingDeps,
+    radiologist_id: str,
+) -> dict[str, Any]:
+    private = await deps.repo.signing_key(radiologist_id)
+    kid = key_id(private.public_key())
+    report_id = new_id()
+    signed_at = datetime.now(UTC)
+    document = {
+        "report_id": report_id,
+        "case_id": case_id,
+        "patient_pseudonym": assigned.patient_pseudonym,
+        "study_instance_uids": assigned.study_instance_uids,
+        "radiologist_id": radiologist_id,
+        "signed_at": signed_at.isoformat(),
+        "algorithm": "Ed25519",
+        "key_id": kid,
+        **draft.model_dump(mode="json"),
+    }
+    canonical = canonical_bytes(document)
+    signature = sign(private, canonical)
+    object_key = f"reports/{case_id}/{report_id}.json"
+    ref = await deps.store.put(
+        deps.settings.bucket_reports, object_key, canonical, content_type="application/json"
+    )
+    event = ReportSigned(
+        case_id=case_id,
+        producer="reporting",
+        report_id=report_id,
+        radiologist_id=radiologist_id,
+        signed_at=signed_at,
+        key_id=kid,
+        signature=signature,
+        report=ref,
+        assessment=draft.assessment.summary,
+    )
+    status = CaseStatusChanged(
+        case_id=case_id,
+        producer="reporting",
+        causation_id=event.event_id,
+        state=CaseState.SIGNED,
+        detail=f"signed by {radiologist_id}",
+    )
+    try:
+        await deps.repo.record_signed(
+            report_id=report_id,
+            case_id=case_id,
+            radiologist_id=radiologist_id,
+            kid=kid,
+            canonical=canonical,
+            signature=signature,
+            signed_at=signed_at,
+            object_key=object_key,
+            events=[event, status],
+        )
+    except AlreadySigned as exc:
+        raise HTTPException(409, detail=_already_signed(case_id)) from exc
+    log.info("report_signed", report_id=report_id, key_id=kid)
+    return {"report_id": report_id, "key_id": kid, "signature": signature, "algorithm": "Ed25519"}

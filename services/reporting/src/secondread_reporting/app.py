@@ -1,0 +1,52 @@
+"""reporting composition root."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from secondread_shared import topics
+from secondread_shared.broker import subscriber_options
+from secondread_shared.db import Database
+from secondread_shared.events import CaseAssigned
+from secondread_shared.outbox import OutboxRelay
+from secondread_shared.secrets import fernet_from_key, load_key
+from secondread_shared.service import build_runtime, create_http_app
+from secondread_shared.storage import ObjectStore
+
+from secondread_reporting import handlers
+from secondread_reporting.api import ReportingDeps, build_router
+from secondread_reporting.repository import MIGRATIONS, ReportingRepository
+from secondread_reporting.settings import ReportingSettings
+
+
+def create_app(settings: ReportingSettings | None = None) -> FastAPI:
+    settings = settings or ReportingSettings()
+    runtime = build_runtime(settings, "reporting")
+    master = load_key(
+        "signing_master_key",
+        settings.signing_master_key,
+        settings.signing_master_key_file,
+        local_path=settings.stack_dir / "secrets" / "signing-master.key",
+        environment=settings.environment,
+    )
+    db = Database(settings.db_dsn)
+    repo = ReportingRepository(db, fernet_from_key(master))
+    store = ObjectStore.from_settings(settings)
+    relay = OutboxRelay(db, runtime.broker)
+    deps = ReportingDeps(settings=settings, repo=repo, store=store, relay=relay)
+
+    @runtime.broker.subscriber(topics.CASE_ASSIGNED, **subscriber_options("reporting"))
+    async def on_case_assigned(event: CaseAssigned) -> None:
+        await handlers.case_assigned(event, repo)
+
+    async def open_db() -> None:
+        await db.open(MIGRATIONS)
+
+    runtime.on_start.append(open_db)
+    runtime.on_stop.append(db.close)
+    runtime.background.append((relay.start, relay.stop))
+    runtime.probes["postgres"] = db.ping
+    runtime.probes["s3"] = lambda: store.ping(settings.bucket_reports)
+
+    app = create_http_app(runtime, title="secondread reporting")
+    app.include_router(build_router(lambda: deps))
+    return app

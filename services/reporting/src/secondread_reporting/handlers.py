@@ -1,0 +1,17 @@
+"""reporting's handlers."""
+
+from __future__ import annotations
+
+from secondread_shared.events import CaseAssigned
+from secondread_shared.logging import get_logger
+from secondread_shared.outbox import capture_trace
+
+from secondread_reporting.repository import ReportingRepository
+
+log = get_logger(__name__)
+
+
+async def case_assigned(event: CaseAssigned, repo: ReportingRepository) -> None:
+    """Put the case on its reader's worklist, remembering the case's trace for the sign step."""
+    await repo.upsert_assignment(event, capture_trace())
+    log.info("case_on_worklist", radiologist=event.radiologist_id)
