@@ -679,6 +679,8 @@ def _java_cmd(main: str, *args: str, heap: bool = False) -> list[str]:
             "-XX:MaxGCPauseMillis=20",
             "-Djava.awt.headless=true",
         ]
+    # Without this, log4j2 stops at the JVM shutdown hook and the broker's shutdown is not logged.
+    cmd += ["-Dlog4j2.shutdownHookEnabled=false"]
     cmd += [f"-Dlog4j2.configurationFile={_kafka_log4j()}", "-cp", f"{kafka_libs()}/*", main, *args]
     return cmd
 
