@@ -311,3 +311,8 @@ def test_write_message_is_atomic(tmp_path: Path) -> None:
 def test_envelope_headers() -> None:
     hdr = smtp_sink.envelope_headers("a@x.org", ["b@y.org", "c@z.org"])
     assert hdr == b"X-Envelope-From: <a@x.org>\r\nX-Envelope-To: <b@y.org>, <c@z.org>\r\n"
+
+
+def test_owner_pid() -> None:
+    assert stack.owner_pid('users:(("Orthanc",pid=19704,fd=7))') == 19704
+    assert stack.owner_pid("unknown process") is None

@@ -20,9 +20,11 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import fcntl
 import json
 import os
 import pwd
+import re
 import shutil
 import signal
 import smtplib
@@ -33,7 +35,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -274,6 +276,12 @@ def port_owner(port: int) -> str:
     if "users:" in out:
         return out[out.index("users:") :].splitlines()[0]
     return "unknown process"
+
+
+def owner_pid(description: str) -> int | None:
+    """The first pid in an ``ss`` users description (``users:(("x",pid=12,fd=3))``)."""
+    match = re.search(r"pid=(\d+)", description)
+    return int(match.group(1)) if match else None
 
 
 def tail(path: Path, lines: int = 20) -> str:
@@ -1111,7 +1119,16 @@ def _start_one(comp: Component, stack: Path, timeout: float) -> None:
         return
     busy = [p for p in comp.ports if port_open(p)]
     if busy:
-        who = "; ".join(f"port {p}: {port_owner(p)}" for p in busy)
+        owners = {p: port_owner(p) for p in busy}
+        who = "; ".join(f"port {p}: {o}" for p, o in owners.items())
+        opid = owner_pid(owners[busy[0]])
+        if opid is not None and cmdline_matches(pid_cmdline(opid), comp.marker):
+            raise StackError(
+                f"{comp.name}: a copy of this stack's {comp.name} is already running as pid "
+                f"{opid}, but its pid file is missing ({who}). Stop it with `kill {opid}` "
+                f"(or write {opid} into {pid_file(comp.name, stack)}) and retry.",
+                component=comp.name,
+            )
         raise StackError(
             f"{comp.name}: port(s) {', '.join(map(str, busy))} already in use by a process this "
             f"stack did not start ({who}). Stop that process (it may be an orphan of an earlier "
@@ -1162,6 +1179,23 @@ def _wait_healthy(
         delay = min(delay * 1.5, 1.0)
 
 
+@contextlib.contextmanager
+def _exclusive(stack: Path) -> Iterator[None]:
+    """Serialise ``up``/``down`` of one stack dir (two concurrent ``up`` would race on ports)."""
+    lock = stack / "run" / ".lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "a") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            _say(f"waiting for another `up`/`down` on {stack} ...")
+            fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 def up(components: list[str] | None = None, *, timeout: float = 120) -> None:
     """Start the given components (all by default) in order; wait for each to be healthy.
 
@@ -1172,8 +1206,9 @@ def up(components: list[str] | None = None, *, timeout: float = 120) -> None:
     for sub in ("run", "logs"):
         (stack / sub).mkdir(parents=True, exist_ok=True)
     table = component_table()
-    for name in names:
-        _start_one(table[name], stack, timeout)
+    with _exclusive(stack):
+        for name in names:
+            _start_one(table[name], stack, timeout)
 
 
 def _stop_pid(comp: Component, pid: int, stack: Path, *, quiet: bool = False) -> None:
@@ -1200,25 +1235,29 @@ def _stop_pid(comp: Component, pid: int, stack: Path, *, quiet: bool = False) ->
 
 
 def down(components: list[str] | None = None) -> None:
-    """Stop the given components (all by default) in reverse start order; data is kept."""
+    """Stop the given components (all by default) in reverse start order; data is kept.
+
+    A port held by a process this stack did not start is reported and left alone.
+    """
     names = select(components)
     stack = stack_dir()
     table = component_table()
-    for name in reversed(names):
-        comp = table[name]
-        pid = live_pid(name, comp.marker, stack)
-        if pid is None:
-            busy = [p for p in comp.ports if port_open(p)]
-            if busy:
-                _say(
-                    f"{name:<13} not ours: port(s) {', '.join(map(str, busy))} held by "
-                    f"{port_owner(busy[0])}; left alone"
-                )
-            continue
-        t0 = time.monotonic()
-        _say(f"stopping {name} (pid {pid}) ... ", end="")
-        _stop_pid(comp, pid, stack)
-        _say(f"ok ({time.monotonic() - t0:.1f}s)")
+    with _exclusive(stack):
+        for name in reversed(names):
+            comp = table[name]
+            pid = live_pid(name, comp.marker, stack)
+            if pid is None:
+                busy = [p for p in comp.ports if port_open(p)]
+                if busy:
+                    _say(
+                        f"{name}: not started by this stack, left alone (port(s) "
+                        f"{', '.join(map(str, busy))} held by {port_owner(busy[0])})"
+                    )
+                continue
+            t0 = time.monotonic()
+            _say(f"stopping {name} (pid {pid}) ... ", end="")
+            _stop_pid(comp, pid, stack)
+            _say(f"ok ({time.monotonic() - t0:.1f}s)")
 
 
 def status(components: list[str] | None = None) -> list[ComponentStatus]:
