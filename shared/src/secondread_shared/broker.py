@@ -114,6 +114,8 @@ class DeadLetterMiddleware(BaseMiddleware):
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                if source_topic.endswith(topics.DLQ_SUFFIX):
+                    raise  # a dead letter is never dead-lettered again
                 permanent = _is_permanent(exc)
                 if not permanent and attempt < self.policy.max_attempts:
                     log.warning(

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-
-from pydicom.uid import generate_uid
+import uuid
 
 PSEUDONYM_PREFIX = "SR"
 MAX_SHIFT_DAYS = 365
@@ -33,8 +32,13 @@ def pseudonym_name(pseudonym: str) -> str:
 
 
 def remap_uid(key: bytes, uid: str) -> str:
-    """Map ``uid`` to a new ``2.25.`` UID through a keyed hash (pydicom ``generate_uid``)."""
-    return str(generate_uid(prefix=None, entropy_srcs=[key.hex(), uid]))
+    """Map ``uid`` to a new UID under ``2.25`` (PS3.5 B.2, a UUID as an integer).
+
+    The UUID's 122 free bits come from HMAC-SHA256(key, uid). (pydicom's ``generate_uid`` with
+    ``prefix=None`` ignores ``entropy_srcs`` and returns a random UUID, so it cannot be used.)
+    """
+    digest = _mac(key, "uid", uid.strip())[:16]
+    return f"2.25.{uuid.UUID(bytes=digest, version=4).int}"
 
 
 def date_shift_days(key: bytes, pseudonym: str) -> int:

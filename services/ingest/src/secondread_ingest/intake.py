@@ -61,10 +61,11 @@ def inspect_instance(data: bytes, name: str) -> InstanceInfo:
         # Touch every element so a truncated value is found now, not downstream.
         for _ in ds.iterall():
             pass
-        if "PixelData" in ds:
-            _ = ds.PixelData
+        short = "PixelData" in ds and len(ds.PixelData) < _expected_pixel_bytes(ds)
     except Exception as exc:
         raise InputRejected("truncated", f"{name}: truncated or unreadable DICOM") from exc
+    if short:
+        raise InputRejected("truncated", f"{name}: pixel data shorter than its image size")
     missing = [
         kw
         for kw in ("SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID", "SOPClassUID")
@@ -87,6 +88,16 @@ def inspect_instance(data: bytes, name: str) -> InstanceInfo:
         sop_instance_uid=str(ds.SOPInstanceUID),
         sop_class_uid=str(ds.SOPClassUID),
     )
+
+
+def _expected_pixel_bytes(ds: pydicom.Dataset) -> int:
+    """Bytes of native (uncompressed) pixel data the header promises; 0 when encapsulated."""
+    if ds.file_meta.TransferSyntaxUID.is_compressed:
+        return 0
+    frames = int(ds.get("NumberOfFrames", 1) or 1)
+    bits = int(ds.get("BitsAllocated", 0))
+    pixels = int(ds.get("Rows", 0)) * int(ds.get("Columns", 0)) * int(ds.get("SamplesPerPixel", 1))
+    return (pixels * frames * bits + 7) // 8
 
 
 def iter_zip(

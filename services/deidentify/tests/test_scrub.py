@@ -1,0 +1,15 @@
+from secondread_deidentify.scrub import PLACEHOLDER, scrub_text
+
+
+def test_names_in_any_order_and_case_and_ids_are_replaced() -> None:
+    text = "Alonso QUIXOTE (quixote, alonso), MRN-4242-7781, asks about a nodule."
+    out = scrub_text(text, ["Quixote^Alonso", "MRN-4242-7781"])
+    assert "quixote" not in out.lower()
+    assert "alonso" not in out.lower()
+    assert "MRN-4242-7781" not in out
+    assert "nodule" in out
+    assert PLACEHOLDER in out
+
+
+def test_words_containing_a_name_are_kept() -> None:
+    assert scrub_text("Alonsoville", ["Alonso"]) == "Alonsoville"

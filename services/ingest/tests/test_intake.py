@@ -1,0 +1,70 @@
+import io
+import zipfile
+
+import pydicom
+import pytest
+from secondread_ingest.errors import InputRejected
+from secondread_ingest.intake import inspect_instance, iter_zip
+
+from tests.synthetic import Patient, ct_study, zip_bytes
+
+
+def good() -> bytes:
+    return ct_study(Patient(), count=1)[0]
+
+
+def test_valid_instance_gives_its_uids() -> None:
+    info = inspect_instance(good(), "a.dcm")
+    assert info.sop_instance_uid and info.study_instance_uid
+
+
+@pytest.mark.parametrize(
+    ("mutate", "code"),
+    [
+        (lambda b: b"hello world" * 20, "not_dicom"),
+        (lambda b: b[: len(b) // 2], "truncated"),
+    ],
+)
+def test_bad_bytes_are_refused_with_a_code(mutate, code) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(InputRejected) as exc:
+        inspect_instance(mutate(good()), "x.dcm")
+    assert exc.value.code == code
+    assert "x.dcm" in exc.value.message
+
+
+def test_missing_uid_and_meta_mismatch() -> None:
+    ds = pydicom.dcmread(io.BytesIO(good()))
+    del ds.StudyInstanceUID
+    buf = io.BytesIO()
+    ds.save_as(buf)
+    with pytest.raises(InputRejected, match="StudyInstanceUID") as exc:
+        inspect_instance(buf.getvalue(), "m.dcm")
+    assert exc.value.code == "missing_uid"
+    ds = pydicom.dcmread(io.BytesIO(good()))
+    ds.file_meta.MediaStorageSOPInstanceUID = "1.2.3"
+    buf = io.BytesIO()
+    ds.save_as(buf)
+    with pytest.raises(InputRejected) as exc:
+        inspect_instance(buf.getvalue(), "m.dcm")
+    assert exc.value.code == "meta_mismatch"
+
+
+def _iter(data: bytes) -> list[tuple[str, bytes]]:
+    return list(iter_zip(io.BytesIO(data), "u.zip", max_members=10, max_ratio=50, max_total=10**7))
+
+
+def test_zip_members_are_yielded_and_dicomdir_skipped() -> None:
+    members = _iter(zip_bytes({"a/1.dcm": good(), "DICOMDIR": b"index"}))
+    assert [m[0] for m in members] == ["a/1.dcm"]
+
+
+def test_zip_traversal_and_bomb_are_refused() -> None:
+    with pytest.raises(InputRejected) as exc:
+        _iter(zip_bytes({"../evil.dcm": good()}))
+    assert exc.value.code == "zip_traversal"
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("bomb.dcm", b"\0" * 5_000_000)
+    with pytest.raises(InputRejected) as exc:
+        _iter(buf.getvalue())
+    assert exc.value.code == "zip_bomb"

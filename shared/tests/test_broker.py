@@ -1,0 +1,111 @@
+"""Component tests of the delivery semantics with FastStream's in-memory broker."""
+
+from typing import Any
+
+import pytest
+from faststream.kafka import KafkaMessage, TestKafkaBroker
+from secondread_shared import broker as broker_mod
+from secondread_shared import topics
+from secondread_shared.errors import PermanentError, TransientError
+from secondread_shared.events import CaseState, CaseStatusChanged
+
+
+def make() -> Any:
+    return broker_mod.create_broker(
+        service="test",
+        bootstrap="127.0.0.1:1",
+        tracer_provider=None,
+        registry=None,
+        max_attempts=3,
+        backoff_s=0.0,
+    )
+
+
+async def test_permanent_error_goes_to_dlq_with_reason_and_source() -> None:
+    br, _policy = make()
+    dead: list[Any] = []
+    statuses: list[CaseStatusChanged] = []
+
+    @br.subscriber(topics.CASE_DEIDENTIFIED, group_id="g")
+    async def handler(body: dict[str, Any]) -> None:
+        raise PermanentError("no eligible radiologist")
+
+    @br.subscriber(topics.dlq(topics.CASE_DEIDENTIFIED), group_id="d")
+    async def dlq_handler(body: dict[str, Any], msg: KafkaMessage) -> None:
+        dead.append(msg)
+
+    @br.subscriber(topics.CASE_STATUS, group_id="s")
+    async def status_handler(ev: CaseStatusChanged) -> None:
+        statuses.append(ev)
+
+    async with TestKafkaBroker(br) as tb:
+        await tb.publish({"x": 1}, topic=topics.CASE_DEIDENTIFIED, key=b"case-9")
+    assert len(dead) == 1
+    headers = dead[0].headers
+    assert headers[broker_mod.H_REASON].startswith("PermanentError: no eligible radiologist")
+    assert headers[broker_mod.H_TOPIC] == topics.CASE_DEIDENTIFIED
+    assert headers[broker_mod.H_ATTEMPTS] == "1"
+    assert H_PARTITION_AND_OFFSET_PRESENT(headers)
+    assert [s.state for s in statuses] == [CaseState.DEAD_LETTERED]
+    assert statuses[0].case_id == "case-9"
+
+
+def H_PARTITION_AND_OFFSET_PRESENT(headers: dict[str, str]) -> bool:
+    return headers[broker_mod.H_PARTITION] != "" and headers[broker_mod.H_OFFSET] != ""
+
+
+async def test_transient_error_is_retried_then_succeeds() -> None:
+    br, _ = make()
+    calls: list[int] = []
+    dead: list[Any] = []
+
+    @br.subscriber(topics.CASE_ASSIGNED, group_id="g")
+    async def handler(body: dict[str, Any]) -> None:
+        calls.append(1)
+        if len(calls) < 3:
+            raise TransientError("s3 down")
+
+    @br.subscriber(topics.dlq(topics.CASE_ASSIGNED), group_id="d")
+    async def dlq_handler(body: dict[str, Any]) -> None:
+        dead.append(body)
+
+    async with TestKafkaBroker(br) as tb:
+        await tb.publish({"x": 1}, topic=topics.CASE_ASSIGNED, key=b"c")
+    assert len(calls) == 3
+    assert dead == []
+
+
+async def test_transient_error_exhausting_retries_is_dead_lettered() -> None:
+    br, _ = make()
+    dead: list[Any] = []
+
+    @br.subscriber(topics.CASE_ASSIGNED, group_id="g")
+    async def handler(body: dict[str, Any]) -> None:
+        raise TransientError("s3 down")
+
+    @br.subscriber(topics.dlq(topics.CASE_ASSIGNED), group_id="d")
+    async def dlq_handler(body: dict[str, Any], msg: KafkaMessage) -> None:
+        dead.append(msg.headers)
+
+    async with TestKafkaBroker(br) as tb:
+        await tb.publish({"x": 1}, topic=topics.CASE_ASSIGNED, key=b"c")
+    assert len(dead) == 1
+    assert dead[0][broker_mod.H_ATTEMPTS] == "3"
+
+
+async def test_invalid_payload_is_dead_lettered_not_looped() -> None:
+    br, _ = make()
+    dead: list[Any] = []
+
+    @br.subscriber(topics.CASE_STATUS, group_id="g")
+    async def handler(ev: CaseStatusChanged) -> None:
+        pytest.fail("must not be called with an invalid event")
+
+    @br.subscriber(topics.dlq(topics.CASE_STATUS), group_id="d")
+    async def dlq_handler(body: Any, msg: KafkaMessage) -> None:
+        dead.append(msg.headers)
+
+    async with TestKafkaBroker(br) as tb:
+        await tb.publish({"state": "nope"}, topic=topics.CASE_STATUS, key=b"c")
+    assert len(dead) == 1
+    assert "ValidationError" in dead[0][broker_mod.H_REASON]

@@ -1,0 +1,134 @@
+"""Synthetic DICOM studies for tests and benchmarks: generated, never real patients.
+
+Every identifying value is invented (see :data:`PLANTED`); tests assert that none of them leaves
+the PHI zone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
+
+# Fixed seed UIDs so a test can predict nothing about remapping but can compare runs.
+ROOT = "1.2.826.0.1.3680043.10.1138."
+
+
+@dataclass(frozen=True)
+class Patient:
+    name: str = "Quixote^Alonso"
+    patient_id: str = "MRN-4242-7781"
+    birth_date: str = "19610315"
+    sex: str = "M"
+    accession: str = "ACC-99120"
+    address: str = "12 Windmill Lane, La Mancha"
+    phone: str = "+34-555-0100"
+    institution: str = "Sancho General Hospital"
+
+
+def planted(patient: Patient) -> list[str]:
+    """The identifying strings a test must never find outside the PHI zone."""
+    return [
+        patient.name,
+        patient.name.split("^")[0],
+        patient.patient_id,
+        patient.birth_date,
+        patient.accession,
+        patient.address,
+        patient.phone,
+        patient.institution,
+    ]
+
+
+def ct_instance(
+    patient: Patient,
+    *,
+    study_uid: str,
+    series_uid: str,
+    index: int,
+    size: int = 64,
+    study_date: str = "20260102",
+    body_part: str = "CHEST",
+) -> bytes:
+    """One CT image as DICOM Part 10 bytes, with PHI planted in standard and private tags."""
+    sop_uid = generate_uid(prefix=ROOT, entropy_srcs=[series_uid, str(index)])
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = CTImageStorage
+    meta.MediaStorageSOPInstanceUID = sop_uid
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID = CTImageStorage
+    ds.SOPInstanceUID = sop_uid
+    ds.StudyInstanceUID = study_uid
+    ds.SeriesInstanceUID = series_uid
+    ds.FrameOfReferenceUID = generate_uid(prefix=ROOT, entropy_srcs=[study_uid, "for"])
+    ds.Modality = "CT"
+    ds.BodyPartExamined = body_part
+    ds.PatientName = patient.name
+    ds.PatientID = patient.patient_id
+    ds.PatientBirthDate = patient.birth_date
+    ds.PatientSex = patient.sex
+    ds.PatientAddress = patient.address
+    ds.PatientTelephoneNumbers = patient.phone
+    ds.InstitutionName = patient.institution
+    ds.AccessionNumber = patient.accession
+    ds.ReferringPhysicianName = "Panza^Sancho"
+    ds.StudyDate = study_date
+    ds.SeriesDate = study_date
+    ds.StudyTime = "101500"
+    ds.StudyDescription = "CT CHEST"
+    ds.SeriesNumber = 1
+    ds.InstanceNumber = index + 1
+    ds.ImageComments = f"patient {patient.name} seen today"
+    ds.add_new(0x00090010, "LO", "SYNTH PRIVATE")
+    ds.add_new(0x00091001, "LO", patient.patient_id)
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.Rows = size
+    ds.Columns = size
+    ds.BitsAllocated = 16
+    ds.BitsStored = 12
+    ds.HighBit = 11
+    ds.PixelRepresentation = 0
+    ds.RescaleIntercept = -1024
+    ds.RescaleSlope = 1
+    # Deterministic 12-bit noise: 16-bit little-endian words with the top nibble cleared.
+    noise = bytearray(hashlib.shake_256(f"{sop_uid}".encode()).digest(size * size * 2))
+    noise[1::2] = bytes(b & 0x0F for b in noise[1::2])
+    ds.PixelData = bytes(noise)
+    out = io.BytesIO()
+    ds.save_as(out, enforce_file_format=True)
+    return out.getvalue()
+
+
+def ct_study(
+    patient: Patient, *, count: int = 3, size: int = 64, seed: str = "study-1", **kw: str
+) -> list[bytes]:
+    """``count`` CT instances of one study of ``patient``."""
+    study_uid = generate_uid(prefix=ROOT, entropy_srcs=[patient.patient_id, seed])
+    series_uid = generate_uid(prefix=ROOT, entropy_srcs=[study_uid, "series-1"])
+    return [
+        ct_instance(patient, study_uid=study_uid, series_uid=series_uid, index=i, size=size, **kw)
+        for i in range(count)
+    ]
+
+
+def write_study(folder: Path, instances: list[bytes]) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, data in enumerate(instances):
+        (folder / f"IM{i:05d}.dcm").write_bytes(data)
+    return folder
+
+
+def zip_bytes(members: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return buf.getvalue()
