@@ -316,3 +316,8 @@ def test_envelope_headers() -> None:
 def test_owner_pid() -> None:
     assert stack.owner_pid('users:(("Orthanc",pid=19704,fd=7))') == 19704
     assert stack.owner_pid("unknown process") is None
+
+
+def test_unknown_component_is_a_stack_error() -> None:
+    with pytest.raises(stack.StackError):
+        stack.select(["kafak"])

@@ -127,6 +127,10 @@ class StackError(RuntimeError):
         self.log = log
 
 
+class UnknownComponentError(StackError, ValueError):
+    """A component name that is not in ``ALL_COMPONENTS``."""
+
+
 @dataclass(frozen=True)
 class ComponentStatus:
     """What ``status()`` reports for one component."""
@@ -1031,7 +1035,7 @@ def select(names: Iterable[str] | None) -> list[str]:
     wanted = list(names)
     unknown = [n for n in wanted if n not in ALL_COMPONENTS]
     if unknown:
-        raise ValueError(
+        raise UnknownComponentError(
             f"unknown component(s) {', '.join(unknown)}; known: {', '.join(ALL_COMPONENTS)}"
         )
     return [n for n in ALL_COMPONENTS if n in wanted]
@@ -1040,6 +1044,11 @@ def select(names: Iterable[str] | None) -> list[str]:
 # --------------------------------------------------------------------------------------------
 # up / down / status
 # --------------------------------------------------------------------------------------------
+
+
+def _is_healthy(comp: Component) -> bool:
+    """The component's health check, skipped (False) when its main port is closed."""
+    return port_open(comp.ports[0]) and comp.health()
 
 
 def _say(message: str, *, end: str = "\n") -> None:
@@ -1107,7 +1116,7 @@ def _start_one(comp: Component, stack: Path, timeout: float) -> None:
     t0 = time.monotonic()
     pid = live_pid(comp.name, comp.marker, stack)
     if pid is not None:
-        if comp.health():
+        if _is_healthy(comp):
             extra = _bootstrap(comp, stack)
             _say(f"{comp.name} already running (pid {pid}){extra}")
             return
@@ -1171,7 +1180,7 @@ def _wait_healthy(
         if proc is None and not pid_alive(pid):
             pid_file(comp.name, stack).unlink(missing_ok=True)
             raise _fail(comp, stack, "process exited during startup")
-        if comp.health():
+        if _is_healthy(comp):
             return
         if time.monotonic() - t0 > limit:
             raise _fail(comp, stack, f"not healthy within {limit:.0f}s")
@@ -1268,7 +1277,7 @@ def status(components: list[str] | None = None) -> list[ComponentStatus]:
     for name in select(components):
         comp = table[name]
         pid = live_pid(name, comp.marker, stack)
-        ok = comp.health()
+        ok = _is_healthy(comp)
         note = ""
         if pid is None:
             busy = [p for p in comp.ports if port_open(p)]
