@@ -168,7 +168,8 @@ step "python env (.venv)"
 cd "$REPO"
 note=""
 if [ ! -x .venv/bin/python ]; then
-  "$UV" venv -q .venv --python "$PYTHON_VERSION"
+  # The machine's python3 is 3.11; never let uv fetch a managed interpreter instead.
+  UV_PYTHON_DOWNLOADS=never "$UV" venv -q .venv --python "$PYTHON_VERSION"
   note="created, "
 fi
 log="$CACHE/uv-sync.log"
