@@ -76,12 +76,8 @@ class MaildirHandler:
         except OSError:
             log.exception("could not store message")
             return "451 Requested action aborted: local error in processing"
-        log.info(
-            "stored message from %s for %d recipient(s) as %s",
-            envelope.mail_from,
-            len(envelope.rcpt_tos),
-            path.name,
-        )
+        # Addresses may identify a patient: log only counts and the file name.
+        log.info("stored message for %d recipient(s) as %s", len(envelope.rcpt_tos), path.name)
         return "250 Message accepted for delivery"
 
 
@@ -111,6 +107,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     args.maildir.mkdir(parents=True, exist_ok=True)
+    # aiosmtpd logs every command of every session at INFO (health probes included).
+    logging.getLogger("mail.log").setLevel(logging.WARNING)
     asyncio.run(serve(args.host, args.port, args.maildir))
 
 

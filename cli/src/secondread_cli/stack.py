@@ -1183,7 +1183,7 @@ def _wait_healthy(
         if _is_healthy(comp):
             return
         if time.monotonic() - t0 > limit:
-            raise _fail(comp, stack, f"not healthy within {limit:.0f}s")
+            raise _fail(comp, stack, f"not healthy within {limit:g}s")
         time.sleep(delay)
         delay = min(delay * 1.5, 1.0)
 
