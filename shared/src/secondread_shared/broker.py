@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import traceback
 from collections.abc import Callable
 from typing import Any
@@ -230,6 +231,8 @@ def create_broker(
         ack_policy=AckPolicy.NACK_ON_ERROR,
         middlewares=middlewares,
         graceful_timeout=30.0,
+        # FastStream's own logger has a plain-text handler; ours goes through structlog JSON.
+        logger=logging.getLogger(f"secondread.{service}.faststream"),
     )
     policy.broker = broker
     return broker, policy

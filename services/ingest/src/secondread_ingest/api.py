@@ -76,21 +76,29 @@ def _objects(upload: UploadFile, settings: IngestSettings) -> Iterator[tuple[str
         yield name, upload.file.read()
 
 
-def build_router(deps_factory: Any) -> APIRouter:
-    router = APIRouter()
+def get_deps(request: Request) -> IngestDeps:
+    """The service's dependencies, set on ``app.state.deps`` by the composition root."""
+    deps: IngestDeps = request.app.state.deps
+    return deps
 
-    def hospital(
-        deps: Annotated[IngestDeps, Depends(deps_factory)],
-        x_api_key: Annotated[str | None, Header()] = None,
-    ) -> str:
-        if not x_api_key or x_api_key not in deps.settings.api_keys:
-            raise InputRejected("unauthorized", "missing or unknown X-API-Key", status=401)
-        return deps.settings.api_keys[x_api_key]
+
+def hospital(
+    deps: Annotated[IngestDeps, Depends(get_deps)],
+    x_api_key: Annotated[str | None, Header()] = None,
+) -> str:
+    """The hospital an API key belongs to (401 when unknown)."""
+    if not x_api_key or x_api_key not in deps.settings.api_keys:
+        raise InputRejected("unauthorized", "missing or unknown X-API-Key", status=401)
+    return deps.settings.api_keys[x_api_key]
+
+
+def build_router() -> APIRouter:
+    router = APIRouter()
 
     @router.post("/v1/cases", status_code=201)
     async def open_case(
         request: Request,
-        deps: Annotated[IngestDeps, Depends(deps_factory)],
+        deps: Annotated[IngestDeps, Depends(get_deps)],
         hospital_id: Annotated[str, Depends(hospital)],
     ) -> JSONResponse:
         settings = deps.settings
@@ -168,7 +176,7 @@ def build_router(deps_factory: Any) -> APIRouter:
     @router.get("/v1/cases/{case_id}")
     async def case_status(
         case_id: str,
-        deps: Annotated[IngestDeps, Depends(deps_factory)],
+        deps: Annotated[IngestDeps, Depends(get_deps)],
         hospital_id: Annotated[str, Depends(hospital)],
     ) -> dict[str, Any]:
         row = await deps.repo.get_case(case_id)

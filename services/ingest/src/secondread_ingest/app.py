@@ -40,5 +40,6 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
     async def rejected(_request: Request, exc: InputRejected) -> JSONResponse:
         return error_response(exc)
 
-    app.include_router(build_router(lambda: deps))
+    app.state.deps = deps
+    app.include_router(build_router())
     return app

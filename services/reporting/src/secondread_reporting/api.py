@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, HTTPException
+from fastapi import APIRouter, Depends, Header, HTTPException, Request
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import Link
@@ -42,32 +42,40 @@ class ReportingDeps:
     relay: OutboxRelay
 
 
-def build_router(deps_factory: Any) -> APIRouter:
+def get_deps(request: Request) -> ReportingDeps:
+    """The service's dependencies, set on ``app.state.deps`` by the composition root."""
+    deps: ReportingDeps = request.app.state.deps
+    return deps
+
+
+def radiologist(
+    deps: Annotated[ReportingDeps, Depends(get_deps)],
+    authorization: Annotated[str | None, Header()] = None,
+) -> str:
+    """The radiologist a bearer token belongs to (401 when unknown)."""
+    token = (authorization or "").removeprefix("Bearer ").strip()
+    rad = deps.settings.radiologist_tokens.get(token)
+    if not rad:
+        raise HTTPException(401, detail={"code": "unauthorized", "message": "bad token"})
+    return rad
+
+
+async def assigned_case(case_id: str, deps: ReportingDeps, radiologist_id: str) -> dict[str, Any]:
+    """The worklist row of a case assigned to ``radiologist_id`` (404 otherwise)."""
+    row = await deps.repo.case(case_id)
+    if row is None or row["radiologist_id"] != radiologist_id:
+        raise HTTPException(
+            404, detail={"code": "not_found", "message": f"no case {case_id} on your worklist"}
+        )
+    return row
+
+
+def build_router() -> APIRouter:
     router = APIRouter(prefix="/v1")
-
-    def radiologist(
-        deps: Annotated[ReportingDeps, Depends(deps_factory)],
-        authorization: Annotated[str | None, Header()] = None,
-    ) -> str:
-        token = (authorization or "").removeprefix("Bearer ").strip()
-        rad = deps.settings.radiologist_tokens.get(token)
-        if not rad:
-            raise HTTPException(401, detail={"code": "unauthorized", "message": "bad token"})
-        return rad
-
-    async def assigned_case(
-        case_id: str, deps: ReportingDeps, radiologist_id: str
-    ) -> dict[str, Any]:
-        row = await deps.repo.case(case_id)
-        if row is None or row["radiologist_id"] != radiologist_id:
-            raise HTTPException(
-                404, detail={"code": "not_found", "message": f"no case {case_id} on your worklist"}
-            )
-        return row
 
     @router.get("/worklist")
     async def worklist(
-        deps: Annotated[ReportingDeps, Depends(deps_factory)],
+        deps: Annotated[ReportingDeps, Depends(get_deps)],
         radiologist_id: Annotated[str, Depends(radiologist)],
     ) -> dict[str, Any]:
         rows = await deps.repo.worklist(radiologist_id)
@@ -87,7 +95,7 @@ def build_router(deps_factory: Any) -> APIRouter:
     @router.get("/cases/{case_id}")
     async def case_view(
         case_id: str,
-        deps: Annotated[ReportingDeps, Depends(deps_factory)],
+        deps: Annotated[ReportingDeps, Depends(get_deps)],
         radiologist_id: Annotated[str, Depends(radiologist)],
     ) -> dict[str, Any]:
         row = await assigned_case(case_id, deps, radiologist_id)
@@ -110,7 +118,7 @@ def build_router(deps_factory: Any) -> APIRouter:
     async def sign_report(
         case_id: str,
         draft: ReportDraft,
-        deps: Annotated[ReportingDeps, Depends(deps_factory)],
+        deps: Annotated[ReportingDeps, Depends(get_deps)],
         radiologist_id: Annotated[str, Depends(radiologist)],
     ) -> dict[str, Any]:
         bind_case(case_id)
@@ -135,7 +143,7 @@ def build_router(deps_factory: Any) -> APIRouter:
     @router.get("/reports/{case_id}")
     async def report(
         case_id: str,
-        deps: Annotated[ReportingDeps, Depends(deps_factory)],
+        deps: Annotated[ReportingDeps, Depends(get_deps)],
         radiologist_id: Annotated[str, Depends(radiologist)],
     ) -> dict[str, Any]:
         await assigned_case(case_id, deps, radiologist_id)
@@ -151,7 +159,7 @@ def build_router(deps_factory: Any) -> APIRouter:
 
     @router.get("/keys/{kid}")
     async def public_key(
-        kid: str, deps: Annotated[ReportingDeps, Depends(deps_factory)]
+        kid: str, deps: Annotated[ReportingDeps, Depends(get_deps)]
     ) -> dict[str, str]:
         found = await deps.repo.public_key(kid)
         if found is None:

@@ -48,5 +48,6 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
     runtime.probes["s3"] = lambda: store.ping(settings.bucket_reports)
 
     app = create_http_app(runtime, title="secondread reporting")
-    app.include_router(build_router(lambda: deps))
+    app.state.deps = deps
+    app.include_router(build_router())
     return app
