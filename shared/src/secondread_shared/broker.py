@@ -34,7 +34,7 @@ from pydantic import ValidationError
 from secondread_shared import topics
 from secondread_shared.errors import PermanentError
 from secondread_shared.events import CaseState, CaseStatusChanged, Event
-from secondread_shared.logging import bind_case, get_logger
+from secondread_shared.logging import bind_case, get_logger, unbind_case
 from secondread_shared.tracing import CASE_ID_ATTRIBUTE
 
 log = get_logger(__name__)
@@ -107,6 +107,14 @@ class DeadLetterMiddleware(BaseMiddleware):
         if case_id:
             bind_case(case_id)
             trace.get_current_span().set_attribute(CASE_ID_ATTRIBUTE, case_id)
+        try:
+            return await self._with_retries(call_next, msg, source_topic, case_id)
+        finally:
+            unbind_case()
+
+    async def _with_retries(
+        self, call_next: Any, msg: StreamMessage[Any], source_topic: str, case_id: str
+    ) -> Any:
         attempt = 0
         while True:
             attempt += 1

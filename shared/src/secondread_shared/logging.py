@@ -14,7 +14,7 @@ from typing import Any
 import structlog
 from opentelemetry import trace
 
-__all__ = ["bind_case", "configure_logging", "get_logger"]
+__all__ = ["bind_case", "configure_logging", "get_logger", "unbind_case"]
 
 
 def _add_trace_ids(
@@ -87,3 +87,8 @@ def get_logger(name: str) -> structlog.stdlib.BoundLogger:
 def bind_case(case_id: str) -> None:
     """Bind ``case_id`` to every log line written in the current context (task)."""
     structlog.contextvars.bind_contextvars(case_id=case_id)
+
+
+def unbind_case() -> None:
+    """Forget the bound case (a consumer task handles many cases in turn)."""
+    structlog.contextvars.unbind_contextvars("case_id")

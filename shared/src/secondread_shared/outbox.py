@@ -21,7 +21,7 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 from secondread_shared.broker import publish_event
 from secondread_shared.db import Database
 from secondread_shared.events import ALL_EVENTS, Event
-from secondread_shared.logging import get_logger
+from secondread_shared.logging import bind_case, get_logger, unbind_case
 
 log = get_logger(__name__)
 
@@ -102,9 +102,11 @@ class OutboxRelay:
             event = _BY_TOPIC[str(row["topic"])].model_validate(row["payload"])
             trace: Any = row["trace"]
             token = otel_context.attach(_PROPAGATOR.extract(trace))
+            bind_case(event.case_id)
             try:
                 await publish_event(self.broker, event)
             finally:
+                unbind_case()
                 otel_context.detach(token)
             async with self.db.transaction() as conn:
                 await conn.execute(

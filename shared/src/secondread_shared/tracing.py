@@ -6,13 +6,28 @@ Every span carries ``secondread.case_id`` (:data:`CASE_ID_ATTRIBUTE`).
 
 from __future__ import annotations
 
+import structlog
+from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import Span, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 CASE_ID_ATTRIBUTE = "secondread.case_id"
+
+
+class CaseIdSpanProcessor(SpanProcessor):
+    """Stamps ``secondread.case_id`` on every span started while a case is bound.
+
+    The case is bound with :func:`secondread_shared.logging.bind_case`, which also puts it on
+    every log line, so spans and logs always agree.
+    """
+
+    def on_start(self, span: Span, parent_context: otel_context.Context | None = None) -> None:
+        case_id = structlog.contextvars.get_contextvars().get("case_id")
+        if case_id:
+            span.set_attribute(CASE_ID_ATTRIBUTE, str(case_id))
 
 
 def setup_tracing(service: str, endpoint: str, *, enabled: bool = True) -> TracerProvider:
@@ -28,6 +43,7 @@ def setup_tracing(service: str, endpoint: str, *, enabled: bool = True) -> Trace
         When false, spans are created (ids appear in logs) but not exported.
     """
     provider = TracerProvider(resource=Resource.create({"service.name": service}))
+    provider.add_span_processor(CaseIdSpanProcessor())
     if enabled:
         exporter = OTLPSpanExporter(endpoint=endpoint, insecure=endpoint.startswith("http://"))
         provider.add_span_processor(BatchSpanProcessor(exporter, schedule_delay_millis=500))

@@ -83,7 +83,13 @@ class Identity:
 
     def identifiers(self) -> list[str]:
         """Every non-empty identifying string, for free-text scrubbing."""
-        values = [self.patient_id, self.patient_name, self.accession_number, *self.other]
+        values = [
+            self.patient_id,
+            self.patient_name,
+            self.accession_number,
+            self.birth_date,
+            *self.other,
+        ]
         return [v for v in values if v and v.strip()]
 
 

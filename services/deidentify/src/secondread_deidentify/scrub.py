@@ -7,9 +7,19 @@ import re
 PLACEHOLDER = "[REDACTED]"
 
 
+def _date_variants(value: str) -> set[str]:
+    """A DICOM DA ``YYYYMMDD`` as people write it: ISO, day-first and month-first."""
+    y, m, d = value[:4], value[4:6], value[6:8]
+    return {value, f"{y}-{m}-{d}", f"{d}/{m}/{y}", f"{m}/{d}/{y}", f"{d}.{m}.{y}", f"{y}/{m}/{d}"}
+
+
 def _variants(value: str) -> set[str]:
-    """A DICOM person name ``Family^Given`` also appears as "Given Family" and each part alone."""
-    out = {value.strip()}
+    """A DICOM person name ``Family^Given`` also appears as "Given Family" and each part alone;
+    a DICOM date appears in the usual written forms."""
+    value = value.strip()
+    if re.fullmatch(r"\d{8}", value):
+        return _date_variants(value)
+    out = {value}
     parts = [p for p in re.split(r"[\^\s,]+", value) if len(p) >= 2]
     out.update(parts)
     if len(parts) >= 2:

@@ -1,0 +1,208 @@
+"""One case from upload to a delivered email, across all five services, on the real stack.
+
+Checks on the way: the clear zone (topics, buckets, archive) never carries a planted identifier;
+the status topic ends in ``notified``; the trace store holds one trace with spans from all five
+services; the signed report verifies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import email
+import json
+import subprocess
+import sys
+import uuid
+from email.message import Message
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from secondread_cli import stack
+from secondread_cli.traces import case_traces, services_in
+from secondread_shared import topics
+from secondread_shared.settings import CommonSettings
+from secondread_shared.storage import ObjectStore
+
+from tests.e2e.conftest import wait_for
+from tests.synthetic import Patient, ct_study, planted, write_study
+
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("running_stack")]
+
+REPORTING = "http://127.0.0.1:8004"
+JAEGER = "http://127.0.0.1:16686"
+TOKENS = {
+    "rad-chen": "demo-token-rad-chen",
+    "rad-okafor": "demo-token-rad-okafor",
+    "rad-silva": "demo-token-rad-silva",
+    "rad-novak": "demo-token-rad-novak",
+}
+CLEAR_TOPICS = [t for t in topics.EVENT_TOPICS if not topics.is_phi(t)]
+
+
+def read_topic(topic: str, case_id: str) -> list[tuple[bytes, list[tuple[str, bytes]]]]:
+    """Every message of ``case_id`` on ``topic``, from the beginning to the current end."""
+
+    async def run() -> list[tuple[bytes, list[tuple[str, bytes]]]]:
+        consumer = AIOKafkaConsumer(
+            topic,
+            bootstrap_servers="127.0.0.1:9092",
+            group_id=None,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+        )
+        await consumer.start()
+        try:
+            parts = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or []]
+            end = await consumer.end_offsets(parts)
+            out: list[tuple[bytes, list[tuple[str, bytes]]]] = []
+
+            async def behind() -> bool:
+                return any([await consumer.position(p) < end[p] for p in parts])
+
+            while await behind():
+                batch = await consumer.getmany(timeout_ms=1000)
+                for records in batch.values():
+                    for r in records:
+                        if r.key == case_id.encode():
+                            out.append((r.value or b"", list(r.headers)))
+            return out
+        finally:
+            await consumer.stop()
+
+    return asyncio.run(run())
+
+
+def find_mail(case_id: str) -> Message | None:
+    for path in sorted((stack.stack_dir() / "mail").glob("*.eml")):
+        msg = email.message_from_bytes(path.read_bytes())
+        if msg.get("X-Secondread-Case-Id") == case_id:
+            return msg
+    return None
+
+
+def assigned_to(case_id: str) -> str | None:
+    for rad, token in TOKENS.items():
+        r = httpx.get(f"{REPORTING}/v1/worklist", headers={"Authorization": f"Bearer {token}"})
+        if r.status_code == 200 and any(c["case_id"] == case_id for c in r.json()["cases"]):
+            return rad
+    return None
+
+
+def assert_clean(blob: bytes, secrets: list[str], where: str) -> None:
+    low = blob.lower()
+    for value in secrets:
+        assert value.lower().encode() not in low, f"planted identifier found in {where}"
+
+
+def test_case_travels_from_upload_to_delivered_email(tmp_path: Path) -> None:
+    patient = Patient(patient_id=f"MRN-{uuid.uuid4().hex[:10]}")
+    secrets = planted(patient)
+    folder = write_study(tmp_path / "study", ct_study(patient, count=4, seed=uuid.uuid4().hex))
+    report_file = tmp_path / "report.txt"
+    report_file.write_text(
+        f"Patient {patient.name.replace('^', ' ')} ({patient.patient_id}), born "
+        f"{patient.birth_date}: 8 mm nodule RUL, cannot exclude malignancy."
+    )
+
+    # 1. ingest: the real CLI against the real HTTP API.
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "secondread_cli.main",
+            "submit",
+            str(folder),
+            "--question",
+            f"Alonso Quixote {patient.patient_id}: is the nodule malignant?",
+            "--report-file",
+            str(report_file),
+            "--physician-email",
+            "referrer@example.org",
+            "--physician-name",
+            "Dr Referrer",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    case_id = json.loads(done.stdout.strip().splitlines()[-1])["case_id"]
+
+    # 2. deidentify + routing: the case reaches a radiologist's worklist.
+    rad = wait_for("the case on a worklist", lambda: assigned_to(case_id), timeout=90)
+    auth = {"Authorization": f"Bearer {TOKENS[rad]}"}
+    view = httpx.get(f"{REPORTING}/v1/cases/{case_id}", headers=auth).json()
+    assert view["patient_pseudonym"].startswith("SR")
+    assert "hedge:cannot exclude" in view["flags"]
+    assert_clean(json.dumps(view).encode(), secrets, "the reporting case view")
+
+    # 3. reporting: sign; a second signature is refused.
+    draft = {
+        "findings": "8 mm solid nodule in the right upper lobe.",
+        "statements": [{"statement": "nodule RUL", "verdict": "refined", "comment": "8 mm"}],
+        "assessment": {"changes": ["severity"], "summary": "Upgraded: suspicious nodule"},
+        "recommendations": ["PET-CT"],
+        "credentials": "MD, board-certified radiologist",
+    }
+    signed = httpx.post(f"{REPORTING}/v1/cases/{case_id}/report", headers=auth, json=draft)
+    assert signed.status_code == 201, signed.text
+    again = httpx.post(f"{REPORTING}/v1/cases/{case_id}/report", headers=auth, json=draft)
+    assert again.status_code == 409
+    stored = httpx.get(f"{REPORTING}/v1/reports/{case_id}", headers=auth).json()
+    key = httpx.get(f"{REPORTING}/v1/keys/{stored['key_id']}").json()
+    public = Ed25519PublicKey.from_public_bytes(base64.b64decode(key["public_key"]))
+    canonical = json.dumps(
+        stored["report"], sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    ).encode()
+    public.verify(base64.b64decode(stored["signature"]), canonical)
+
+    # 4. notify: exactly one email to the physician, carrying the signed report.
+    mail = wait_for("the delivery email", lambda: find_mail(case_id), timeout=60)
+    assert mail["To"] == "Dr Referrer <referrer@example.org>"
+    parts = {p.get_filename(): p.get_payload(decode=True) for p in mail.walk() if p.get_filename()}
+    assert (
+        json.loads(parts["report.json"])["assessment"]["summary"] == "Upgraded: suspicious nodule"
+    )
+
+    # 5. the status topic ends in "notified".
+    def final_state() -> str | None:
+        msgs = read_topic(topics.CASE_STATUS, case_id)
+        state = json.loads(msgs[-1][0])["state"] if msgs else None
+        return state if state == "notified" else None
+
+    wait_for("status notified", final_state, timeout=30)
+
+    # 6. one trace holds spans from all five services.
+    def full_trace() -> dict[str, Any] | None:
+        for tr in case_traces(JAEGER, case_id):
+            if {f"secondread-{s}" for s in stack.SERVICES} <= services_in(tr):
+                return tr
+        return None
+
+    wait_for("a trace with spans from all five services", full_trace, timeout=60, every=2)
+
+    # 7. the clear zone holds no planted identifier: topics, buckets, archive.
+    for topic in CLEAR_TOPICS:
+        for value, headers in read_topic(topic, case_id):
+            assert_clean(value, secrets, topic)
+            assert_clean(b"".join(v for _, v in headers), secrets, f"{topic} headers")
+    deidentified = read_topic(topics.CASE_DEIDENTIFIED, case_id)
+    assert deidentified, "case.deidentified was published"
+    event = json.loads(deidentified[0][0])
+    store = ObjectStore.from_settings(CommonSettings())
+    for ref in event["instances"]:
+        assert ref["bucket"] == "secondread-clear"
+        assert_clean(asyncio.run(store.get(ref["bucket"], ref["key"])), secrets, ref["key"])
+    for study_id in event["orthanc_study_ids"]:
+        instances = httpx.get(f"http://127.0.0.1:8042/studies/{study_id}/instances").json()
+        assert len(instances) == 4
+        for inst in instances:
+            data = httpx.get(f"http://127.0.0.1:8042/instances/{inst['ID']}/file").content
+            assert_clean(data, secrets, "the Orthanc archive")
