@@ -1,0 +1,50 @@
+# secondread: the two commands first.
+#   make up     install what is missing, start the stack and the five services, print where they are
+#   make test   lint, type-check, unit, component and end-to-end tests (starts the stack if needed)
+
+SHELL := /bin/bash
+PY := .venv/bin/python
+UV := $${SECONDREAD_CACHE_DIR:-$$HOME/.cache/secondread}/uv-venv/bin/uv
+
+.PHONY: up down status install test lint typecheck unit e2e bench lock clean-stack help
+
+help:
+	@echo "make up | down | status | test | lint | typecheck | unit | e2e | bench | lock"
+
+install:
+	@bash deploy/local/install.sh
+
+up: install
+	@$(PY) -m secondread_cli.main up
+
+down:
+	@if [ -x $(PY) ]; then $(PY) -m secondread_cli.main down; else echo "nothing installed yet"; fi
+
+status:
+	@$(PY) -m secondread_cli.main status
+
+lint: install
+	$(PY) -m ruff check shared services cli tests bench
+	$(PY) -m ruff format --check shared services cli tests bench
+
+typecheck: install
+	$(PY) -m mypy shared/src cli/src services/ingest/src services/deidentify/src \
+		services/routing/src services/reporting/src services/notify/src
+
+unit: install
+	$(PY) -m pytest -m "not e2e and not integration"
+
+e2e: install
+	$(PY) -m pytest -m "e2e or integration"
+
+# The whole suite: lint and types first (fast failures), then every test tier in one run.
+test: lint typecheck
+	$(PY) -m pytest
+
+bench: install
+	@for b in bench/*/run.sh; do [ -e "$$b" ] && bash "$$b"; done; true
+
+# Regenerate requirements.lock after changing a pyproject.toml or requirements.in.
+lock:
+	$(UV) pip compile -q requirements.in --generate-hashes --python-version 3.11 -o requirements.lock
+	$(UV) pip sync -q --python $(PY) requirements.lock
