@@ -4,6 +4,7 @@ from typing import Any
 
 import pytest
 from faststream.kafka import KafkaMessage, TestKafkaBroker
+
 from secondread_shared import broker as broker_mod
 from secondread_shared import topics
 from secondread_shared.errors import PermanentError, TransientError

@@ -1,5 +1,6 @@
 import pytest
 from pydantic import ValidationError
+
 from secondread_shared import topics
 from secondread_shared.events import (
     ALL_EVENTS,

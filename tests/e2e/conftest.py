@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 from typing import TypeVar
 
 import pytest
+
 from secondread_cli import stack
 
 T = TypeVar("T")

@@ -22,12 +22,12 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
 from secondread_cli import stack
 from secondread_cli.traces import case_traces, services_in
 from secondread_shared import topics
 from secondread_shared.settings import CommonSettings
 from secondread_shared.storage import ObjectStore
-
 from tests.e2e.conftest import wait_for
 from tests.synthetic import Patient, ct_study, planted, write_study
 

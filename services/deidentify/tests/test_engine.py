@@ -1,8 +1,8 @@
 import io
 
 import pydicom
-from secondread_deidentify.engine import deidentify
 
+from secondread_deidentify.engine import deidentify
 from tests.synthetic import Patient, ct_study, planted
 
 KEY = b"0123456789abcdef" * 2

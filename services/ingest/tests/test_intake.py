@@ -3,9 +3,9 @@ import zipfile
 
 import pydicom
 import pytest
+
 from secondread_ingest.errors import InputRejected
 from secondread_ingest.intake import inspect_instance, iter_zip
-
 from tests.synthetic import Patient, ct_study, zip_bytes
 
 

@@ -3,6 +3,7 @@ import json
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import ValidationError
+
 from secondread_reporting.signing import ReportDraft, canonical_bytes, key_id, sign, verify
 
 

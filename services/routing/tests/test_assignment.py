@@ -2,6 +2,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+
 from secondread_routing.assignment import choose, classify, due_at, hedges
 from secondread_routing.roster import Radiologist, Roster, RosterError, load_roster
 from secondread_shared.events import Urgency

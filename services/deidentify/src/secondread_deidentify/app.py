@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
+
+from secondread_deidentify import handlers
+from secondread_deidentify.settings import DeidentifySettings
+from secondread_deidentify.vault import MIGRATIONS, Vault
 from secondread_shared import topics
 from secondread_shared.broker import publish_event, subscriber_options
 from secondread_shared.db import Database
@@ -11,10 +15,6 @@ from secondread_shared.orthanc import OrthancClient
 from secondread_shared.secrets import fernet_from_key, load_key
 from secondread_shared.service import build_runtime, create_http_app
 from secondread_shared.storage import ObjectStore
-
-from secondread_deidentify import handlers
-from secondread_deidentify.settings import DeidentifySettings
-from secondread_deidentify.vault import MIGRATIONS, Vault
 
 
 def create_app(settings: DeidentifySettings | None = None) -> FastAPI:

@@ -6,6 +6,10 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from secondread_deidentify.engine import DeidResult, deidentify
+from secondread_deidentify.scrub import scrub_text
+from secondread_deidentify.settings import DeidentifySettings
+from secondread_deidentify.vault import Vault
 from secondread_shared.events import (
     CaseDeidentified,
     CaseReceived,
@@ -18,11 +22,6 @@ from secondread_shared.events import (
 from secondread_shared.logging import get_logger
 from secondread_shared.orthanc import OrthancClient
 from secondread_shared.storage import ObjectStore
-
-from secondread_deidentify.engine import DeidResult, deidentify
-from secondread_deidentify.scrub import scrub_text
-from secondread_deidentify.settings import DeidentifySettings
-from secondread_deidentify.vault import Vault
 
 log = get_logger(__name__)
 

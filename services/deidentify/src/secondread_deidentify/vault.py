@@ -8,9 +8,9 @@ from __future__ import annotations
 import json
 
 from cryptography.fernet import Fernet
-from secondread_shared.db import Database
 
 from secondread_deidentify.engine import Identity
+from secondread_shared.db import Database
 
 MIGRATIONS = (
     """

@@ -11,6 +11,12 @@ from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse
 from opentelemetry import trace
 from pydantic import ValidationError
+from starlette.datastructures import UploadFile
+
+from secondread_ingest.errors import InputRejected
+from secondread_ingest.intake import InstanceInfo, IntakeForm, inspect_instance, iter_zip
+from secondread_ingest.repository import IngestRepository
+from secondread_ingest.settings import IngestSettings
 from secondread_shared.events import (
     CaseReceived,
     CaseState,
@@ -22,12 +28,6 @@ from secondread_shared.logging import bind_case, get_logger
 from secondread_shared.outbox import OutboxRelay, capture_trace
 from secondread_shared.storage import ObjectStore, sha256_hex
 from secondread_shared.tracing import CASE_ID_ATTRIBUTE
-from starlette.datastructures import UploadFile
-
-from secondread_ingest.errors import InputRejected
-from secondread_ingest.intake import InstanceInfo, IntakeForm, inspect_instance, iter_zip
-from secondread_ingest.repository import IngestRepository
-from secondread_ingest.settings import IngestSettings
 
 log = get_logger(__name__)
 tracer = trace.get_tracer("secondread.ingest")

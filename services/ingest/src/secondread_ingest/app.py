@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-from secondread_shared.db import Database
-from secondread_shared.outbox import OutboxRelay
-from secondread_shared.service import build_runtime, create_http_app
-from secondread_shared.storage import ObjectStore
 
 from secondread_ingest.api import IngestDeps, build_router, error_response
 from secondread_ingest.errors import InputRejected
 from secondread_ingest.repository import MIGRATIONS, IngestRepository
 from secondread_ingest.settings import IngestSettings
+from secondread_shared.db import Database
+from secondread_shared.outbox import OutboxRelay
+from secondread_shared.service import build_runtime, create_http_app
+from secondread_shared.storage import ObjectStore
 
 
 def create_app(settings: IngestSettings | None = None) -> FastAPI:

@@ -16,9 +16,9 @@ from typing import IO
 import pydicom
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 from pydicom.errors import InvalidDicomError
-from secondread_shared.events import Contact, Urgency
 
 from secondread_ingest.errors import InputRejected
+from secondread_shared.events import Contact, Urgency
 
 
 class IntakeForm(BaseModel):

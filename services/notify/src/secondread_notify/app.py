@@ -6,6 +6,10 @@ from email.message import EmailMessage
 
 import aiosmtplib
 from fastapi import FastAPI
+
+from secondread_notify import handlers
+from secondread_notify.repository import MIGRATIONS, NotifyRepository
+from secondread_notify.settings import NotifySettings
 from secondread_shared import topics
 from secondread_shared.broker import subscriber_options
 from secondread_shared.db import Database
@@ -13,10 +17,6 @@ from secondread_shared.events import CaseReceived, ReportSigned
 from secondread_shared.outbox import OutboxRelay
 from secondread_shared.service import build_runtime, create_http_app
 from secondread_shared.storage import ObjectStore
-
-from secondread_notify import handlers
-from secondread_notify.repository import MIGRATIONS, NotifyRepository
-from secondread_notify.settings import NotifySettings
 
 
 def create_app(settings: NotifySettings | None = None) -> FastAPI:

@@ -8,6 +8,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from email.message import EmailMessage
 
+from secondread_notify.compose import compose_email
+from secondread_notify.repository import NotifyRepository
+from secondread_notify.settings import NotifySettings
 from secondread_shared.errors import TransientError
 from secondread_shared.events import (
     CaseReceived,
@@ -21,10 +24,6 @@ from secondread_shared.events import (
 )
 from secondread_shared.logging import get_logger
 from secondread_shared.storage import ObjectStore
-
-from secondread_notify.compose import compose_email
-from secondread_notify.repository import NotifyRepository
-from secondread_notify.settings import NotifySettings
 
 log = get_logger(__name__)
 

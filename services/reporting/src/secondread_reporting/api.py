@@ -13,6 +13,10 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import Link
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+from secondread_reporting.repository import AlreadySigned, ReportingRepository
+from secondread_reporting.settings import ReportingSettings
+from secondread_reporting.signing import ReportDraft, canonical_bytes, key_id, sign
 from secondread_shared.events import (
     CaseAssigned,
     CaseState,
@@ -24,10 +28,6 @@ from secondread_shared.logging import bind_case, get_logger
 from secondread_shared.outbox import OutboxRelay
 from secondread_shared.storage import ObjectStore
 from secondread_shared.tracing import CASE_ID_ATTRIBUTE
-
-from secondread_reporting.repository import AlreadySigned, ReportingRepository
-from secondread_reporting.settings import ReportingSettings
-from secondread_reporting.signing import ReportDraft, canonical_bytes, key_id, sign
 
 log = get_logger(__name__)
 tracer = trace.get_tracer("secondread.reporting")

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
+
+from secondread_reporting import handlers
+from secondread_reporting.api import ReportingDeps, build_router
+from secondread_reporting.repository import MIGRATIONS, ReportingRepository
+from secondread_reporting.settings import ReportingSettings
 from secondread_shared import topics
 from secondread_shared.broker import subscriber_options
 from secondread_shared.db import Database
@@ -11,11 +16,6 @@ from secondread_shared.outbox import OutboxRelay
 from secondread_shared.secrets import fernet_from_key, load_key
 from secondread_shared.service import build_runtime, create_http_app
 from secondread_shared.storage import ObjectStore
-
-from secondread_reporting import handlers
-from secondread_reporting.api import ReportingDeps, build_router
-from secondread_reporting.repository import MIGRATIONS, ReportingRepository
-from secondread_reporting.settings import ReportingSettings
 
 
 def create_app(settings: ReportingSettings | None = None) -> FastAPI:

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+from secondread_reporting.repository import ReportingRepository
 from secondread_shared.events import CaseAssigned
 from secondread_shared.logging import get_logger
 from secondread_shared.outbox import capture_trace
-
-from secondread_reporting.repository import ReportingRepository
 
 log = get_logger(__name__)
 

@@ -10,11 +10,11 @@ from cryptography.fernet import Fernet
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from psycopg.errors import UniqueViolation
+
+from secondread_reporting.signing import key_id
 from secondread_shared import outbox
 from secondread_shared.db import Database
 from secondread_shared.events import CaseAssigned, Event
-
-from secondread_reporting.signing import key_id
 
 MIGRATIONS = (
     *outbox.MIGRATIONS,

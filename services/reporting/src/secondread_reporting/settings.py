@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from pydantic import SecretStr
+
 from secondread_shared.settings import CommonSettings
 
 

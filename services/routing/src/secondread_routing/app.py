@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
-from secondread_shared import topics
-from secondread_shared.broker import publish_event, subscriber_options
-from secondread_shared.db import Database
-from secondread_shared.events import CaseDeidentified, Event
-from secondread_shared.service import build_runtime, create_http_app
 
 from secondread_routing import handlers
 from secondread_routing.repository import MIGRATIONS, RoutingRepository
 from secondread_routing.roster import load_roster
 from secondread_routing.settings import RoutingSettings
+from secondread_shared import topics
+from secondread_shared.broker import publish_event, subscriber_options
+from secondread_shared.db import Database
+from secondread_shared.events import CaseDeidentified, Event
+from secondread_shared.service import build_runtime, create_http_app
 
 
 def create_app(settings: RoutingSettings | None = None) -> FastAPI:

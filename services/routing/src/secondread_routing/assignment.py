@@ -6,9 +6,8 @@ import re
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
-from secondread_shared.events import Urgency
-
 from secondread_routing.roster import Radiologist, Roster
+from secondread_shared.events import Urgency
 
 # (subspecialty, pattern over "modalities body parts question"), first match wins.
 DEFAULT_RULES: tuple[tuple[str, str], ...] = (

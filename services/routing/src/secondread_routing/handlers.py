@@ -6,6 +6,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from secondread_routing.assignment import choose, classify, due_at, hedges
+from secondread_routing.repository import RoutingRepository
+from secondread_routing.roster import Roster
+from secondread_routing.settings import RoutingSettings
 from secondread_shared.errors import PermanentError
 from secondread_shared.events import (
     CaseAssigned,
@@ -15,11 +19,6 @@ from secondread_shared.events import (
     Event,
 )
 from secondread_shared.logging import get_logger
-
-from secondread_routing.assignment import choose, classify, due_at, hedges
-from secondread_routing.repository import RoutingRepository
-from secondread_routing.roster import Roster
-from secondread_routing.settings import RoutingSettings
 
 log = get_logger(__name__)
 
