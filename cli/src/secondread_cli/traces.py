@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 import httpx
+
 from secondread_shared.settings import SERVICES
 from secondread_shared.tracing import CASE_ID_ATTRIBUTE
 
