@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+
 from secondread_cli import smtp_sink, stack
 from secondread_shared.settings import SERVICE_PORTS
 

@@ -754,6 +754,7 @@ async def _ensure_topics_async(bootstrap: str) -> list[str]:
         AIOKafkaAdminClient,
         NewTopic,
     )
+
     from secondread_shared.topics import topic_specs
 
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="secondread-stack")
