@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 from pathlib import Path
@@ -12,9 +13,11 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 from rich.table import Table
 
-from secondread_cli import stack
+from secondread_cli import kafka_tools, stack
+from secondread_cli.deid import deid
 from secondread_cli.submit import SubmitError, submit_case
 from secondread_cli.traces import case_traces, services_in
+from secondread_shared import broker as dlq_headers
 
 app = typer.Typer(
     help="secondread: second-opinion radiology pipeline (local stack and tools).",
@@ -22,7 +25,8 @@ app = typer.Typer(
     add_completion=False,
 )
 err = Console(stderr=True)
-out = Console()
+# Piped output (scripts, CI logs) gets wide tables instead of truncated cells.
+out = Console() if sys.stdout.isatty() else Console(width=200)
 
 INGEST_URL = "http://127.0.0.1:8001"
 JAEGER_URL = "http://127.0.0.1:16686"
@@ -151,6 +155,116 @@ def trace(
     out.print(table)
     out.print(f"open: {url}/trace/{traces[0]['traceID']}")
 
+
+KAFKA = "127.0.0.1:9092"
+KafkaOpt = Annotated[str, typer.Option("--bootstrap", envvar="SECONDREAD_KAFKA_BOOTSTRAP")]
+
+
+@app.command()
+def cases(bootstrap: KafkaOpt = KAFKA) -> None:
+    """List every case with its latest state (from secondread.case.status.v1)."""
+    states = asyncio.run(kafka_tools.case_states(bootstrap))
+    table = Table("case id", "state", "by", "at", "detail")
+    for case_id, ev in sorted(states.items(), key=lambda kv: kv[1].get("occurred_at", "")):
+        table.add_row(
+            case_id,
+            ev.get("state", "?"),
+            ev.get("producer", "?"),
+            ev.get("occurred_at", "")[:19],
+            ev.get("detail", ""),
+        )
+    out.print(table)
+    err.print(f"{len(states)} cases")
+
+
+@app.command()
+def events(case_id: str, bootstrap: KafkaOpt = KAFKA) -> None:
+    """Show every status change of one case, oldest first."""
+    evs = asyncio.run(kafka_tools.status_events(bootstrap, case_id))
+    if not evs:
+        err.print(f"no status events for case {case_id}")
+        raise typer.Exit(1)
+    table = Table("at", "state", "by", "detail")
+    for ev in evs:
+        table.add_row(ev["occurred_at"][:23], ev["state"], ev["producer"], ev.get("detail", ""))
+    out.print(table)
+
+
+dlq_app = typer.Typer(help="List and replay dead letters.", no_args_is_help=True)
+app.add_typer(dlq_app, name="dlq")
+
+
+@dlq_app.command("list")
+def dlq_list(
+    topic: Annotated[str | None, typer.Option(help="Source topic (default: all)")] = None,
+    bootstrap: KafkaOpt = KAFKA,
+) -> None:
+    """List dead letters: where they came from and why."""
+    letters = asyncio.run(kafka_tools.dead_letters(bootstrap, topic))
+    table = Table("dlq topic", "partition:offset", "case id", "service", "attempts", "reason")
+    for rec in letters:
+        h = rec.headers
+        table.add_row(
+            rec.topic,
+            f"{rec.partition}:{rec.offset}",
+            rec.key,
+            h.get(dlq_headers.H_SERVICE, "?"),
+            h.get(dlq_headers.H_ATTEMPTS, "?"),
+            h.get(dlq_headers.H_REASON, "?"),
+        )
+    out.print(table)
+    err.print(f"{len(letters)} dead letters")
+
+
+@dlq_app.command("replay")
+def dlq_replay(
+    topic: Annotated[str, typer.Option(help="Source topic whose dead letters to replay")],
+    case: Annotated[str | None, typer.Option(help="Only this case's letters")] = None,
+    offset: Annotated[int | None, typer.Option(help="Only the letter at this DLQ offset")] = None,
+    bootstrap: KafkaOpt = KAFKA,
+) -> None:
+    """Publish dead letters again on their source topic (handlers are idempotent)."""
+    letters = asyncio.run(kafka_tools.dead_letters(bootstrap, topic))
+    chosen = [
+        r
+        for r in letters
+        if (case is None or r.key == case) and (offset is None or r.offset == offset)
+    ]
+    if not chosen:
+        err.print("no matching dead letter")
+        raise typer.Exit(1)
+    n = asyncio.run(kafka_tools.replay(bootstrap, chosen))
+    out.print(f"replayed {n} dead letter(s) onto {topic}")
+
+
+@app.command()
+def roster(
+    path: Annotated[Path, typer.Option(envvar="SECONDREAD_ROSTER_PATH")] = Path(
+        "deploy/roster.toml"
+    ),
+) -> None:
+    """Show the radiologist roster routing assigns from."""
+    from secondread_routing.roster import RosterError, load_roster
+
+    try:
+        loaded = load_roster(path)
+    except RosterError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from exc
+    table = Table("id", "name", "subspecialties", "jurisdictions", "max open", "conflicts")
+    for r in loaded.radiologist:
+        table.add_row(
+            r.id,
+            r.name,
+            ", ".join(r.subspecialties),
+            ", ".join(r.jurisdictions),
+            str(r.max_open),
+            ", ".join(r.conflicts),
+        )
+    out.print(table)
+
+
+app.command(name="deid")(deid)
 
 if __name__ == "__main__":
     app()

@@ -750,7 +750,7 @@ def _kafka_health() -> bool:
 
 
 async def _ensure_topics_async(bootstrap: str) -> list[str]:
-    from aiokafka.admin import (  # type: ignore[import-untyped]
+    from aiokafka.admin import (
         AIOKafkaAdminClient,
         NewTopic,
     )
