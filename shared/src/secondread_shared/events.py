@@ -111,6 +111,25 @@ class CaseReceived(Event):
     flags: list[str] = Field(default_factory=list)
 
 
+class CaseAmended(Event):
+    """ingest -> deidentify: instances that arrived after the case was announced.
+
+    Published on its own PHI topic (``secondread.phi.case.amended.v1``), so that consumers of
+    ``case.received`` are unaffected. ``causation_id`` is the ``event_id`` of the case's
+    ``case.received``. A late instance never opens a second case and is never dropped.
+    """
+
+    TOPIC: ClassVar[str] = topics.CASE_AMENDED
+    event_type: Literal["case.amended"] = "case.amended"
+
+    hospital_id: str
+    reason: str = "late_instances"
+    instances: list[InstanceRef] = Field(default_factory=list)
+    """The instances added since the last announcement (current or prior)."""
+    flags: list[str] = Field(default_factory=list)
+    """New flags, for example ``conflicting_duplicate:<SOPInstanceUID>``."""
+
+
 # --------------------------------------------------------------------------- clear zone
 
 
@@ -226,6 +245,7 @@ class CaseStatusChanged(Event):
 
 ALL_EVENTS: tuple[type[Event], ...] = (
     CaseReceived,
+    CaseAmended,
     CaseDeidentified,
     CaseAssigned,
     ReportSigned,

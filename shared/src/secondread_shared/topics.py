@@ -13,6 +13,7 @@ PHI_PREFIX = "secondread.phi."
 DLQ_SUFFIX = ".dlq"
 
 CASE_RECEIVED = "secondread.phi.case.received.v1"
+CASE_AMENDED = "secondread.phi.case.amended.v1"
 CASE_DEIDENTIFIED = "secondread.case.deidentified.v1"
 CASE_ASSIGNED = "secondread.case.assigned.v1"
 REPORT_SIGNED = "secondread.report.signed.v1"
@@ -22,6 +23,7 @@ CASE_STATUS = "secondread.case.status.v1"
 
 EVENT_TOPICS: tuple[str, ...] = (
     CASE_RECEIVED,
+    CASE_AMENDED,
     CASE_DEIDENTIFIED,
     CASE_ASSIGNED,
     REPORT_SIGNED,

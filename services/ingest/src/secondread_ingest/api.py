@@ -1,31 +1,43 @@
-"""ingest's HTTP API: ``POST /v1/cases`` (multipart upload) and ``GET /v1/cases/{id}``."""
+"""ingest's HTTP API.
+
+- ``POST /v1/cases``: open a case. ``multipart/form-data`` with an ``intake`` part (JSON) and
+  ``files`` parts (DICOM files or zips), or the intake alone (as that one part, or as an
+  ``application/json`` body) naming ``study_instance_uids`` that come by C-STORE or STOW-RS.
+- ``GET /v1/cases/{id}``: where the case is.
+- ``GET /v1/parked``: the hospital's studies that came without an intake.
+- ``POST /dicomweb/studies[/{study}]``: STOW-RS (PS3.18 10.5).
+
+Every refusal is ``{"error": {"code", "message"}}`` with a 4xx status and stores nothing of the
+refused object.
+"""
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Annotated, Any
 
+import pydicom
 from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse
 from opentelemetry import trace
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
-from secondread_ingest.errors import InputRejected
-from secondread_ingest.intake import InstanceInfo, IntakeForm, inspect_instance, iter_zip
-from secondread_ingest.repository import IngestRepository
-from secondread_ingest.settings import IngestSettings
-from secondread_shared.events import (
-    CaseReceived,
-    CaseState,
-    CaseStatusChanged,
-    InstanceRef,
-    new_id,
+from secondread_ingest import stow
+from secondread_ingest.desk import CaseDesk, raw_key
+from secondread_ingest.errors import (
+    OUT_OF_RESOURCES,
+    STATUS_BY_REJECTION,
+    InputRejected,
 )
+from secondread_ingest.intake import InstanceInfo, IntakeForm, inspect_instance, iter_zip
+from secondread_ingest.repository import CaseRow, IngestRepository
+from secondread_ingest.settings import IngestSettings
+from secondread_shared.events import InstanceRef, new_id
 from secondread_shared.logging import bind_case, get_logger
-from secondread_shared.outbox import OutboxRelay, capture_trace
 from secondread_shared.storage import ObjectStore, sha256_hex
 from secondread_shared.tracing import CASE_ID_ATTRIBUTE
 
@@ -41,7 +53,7 @@ class IngestDeps:
     settings: IngestSettings
     repo: IngestRepository
     store: ObjectStore
-    relay: OutboxRelay
+    desk: CaseDesk
 
 
 def error_response(exc: InputRejected) -> JSONResponse:
@@ -92,6 +104,14 @@ def hospital(
     return deps.settings.api_keys[x_api_key]
 
 
+def _check_length(request: Request, settings: IngestSettings) -> None:
+    length = request.headers.get("content-length")
+    if length and length.isdigit() and int(length) > settings.max_upload_bytes:
+        raise InputRejected(
+            "too_large", f"upload exceeds {settings.max_upload_bytes} bytes", status=413
+        )
+
+
 def build_router() -> APIRouter:
     router = APIRouter()
 
@@ -102,74 +122,39 @@ def build_router() -> APIRouter:
         hospital_id: Annotated[str, Depends(hospital)],
     ) -> JSONResponse:
         settings = deps.settings
-        ctype = request.headers.get("content-type", "")
-        if not ctype.startswith("multipart/form-data"):
+        ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        _check_length(request, settings)
+        if ctype == "application/json":
+            intake = _parse_intake(await request.body())
+            return await _open_intake_only(deps, hospital_id, intake)
+        if ctype != "multipart/form-data":
             raise InputRejected(
-                "wrong_content_type", "POST /v1/cases takes multipart/form-data", status=415
+                "wrong_content_type",
+                "POST /v1/cases takes multipart/form-data (or application/json for an intake"
+                " alone)",
+                status=415,
             )
-        length = int(request.headers.get("content-length") or 0)
-        if length > settings.max_upload_bytes:
-            raise InputRejected(
-                "too_large", f"upload exceeds {settings.max_upload_bytes} bytes", status=413
-            )
-        case_id = new_id()
-        bind_case(case_id)
-        with tracer.start_as_current_span(
-            "ingest open_case", attributes={CASE_ID_ATTRIBUTE: case_id}
-        ):
-            async with request.form(max_files=100_000, max_fields=16) as form:
-                intake = _parse_intake(form.get("intake"))
-                uploads = [f for f in form.getlist("files") if isinstance(f, UploadFile)]
-                if not uploads:
-                    raise InputRejected("no_files", "at least one 'files' part is required")
-                # Pass 1: validate everything; nothing is stored unless all of it is valid.
-                seen: dict[str, str] = {}
-                flags: list[str] = []
-                for upload in uploads:
-                    for name, data in _objects(upload, settings):
-                        info = inspect_instance(data, name)
-                        _dedupe(seen, info, data, flags)
-                # Pass 2: store each distinct instance byte for byte.
-                refs: dict[str, InstanceRef] = {}
-                for upload in uploads:
-                    for name, data in _objects(upload, settings):
-                        info = inspect_instance(data, name)
-                        if info.sop_instance_uid in refs:
-                            continue
-                        refs[info.sop_instance_uid] = await _store(deps, case_id, info, data)
-            event = CaseReceived(
-                case_id=case_id,
-                producer="ingest",
-                hospital_id=hospital_id,
-                urgency=intake.urgency,
-                clinical_question=intake.clinical_question,
-                original_report=intake.original_report,
-                referring_physician=intake.referring_physician,
-                patient_email=intake.patient_email,
-                jurisdiction=intake.jurisdiction,
-                consent=intake.consent,
-                instances=list(refs.values()),
-                flags=flags,
-            )
-            status = CaseStatusChanged(
-                case_id=case_id,
-                producer="ingest",
-                causation_id=event.event_id,
-                state=CaseState.RECEIVED,
-                detail=f"{len(refs)} instances",
-            )
-            await deps.repo.record_case(
-                case_id=case_id,
-                hospital_id=hospital_id,
-                intake=intake.model_dump(mode="json"),
-                instances=list(refs.values()),
-                events=[event, status],
-                trace=capture_trace(),
-            )
-        deps.relay.wake()
-        log.info("case_received", instances=len(refs), hospital=hospital_id)
+        async with request.form(max_files=100_000, max_fields=16) as form:
+            intake = _parse_intake(form.get("intake"))
+            uploads = [f for f in form.getlist("files") if isinstance(f, UploadFile)]
+            if not uploads:
+                if intake.study_instance_uids:
+                    return await _open_intake_only(deps, hospital_id, intake)
+                raise InputRejected(
+                    "no_files",
+                    "at least one 'files' part is required, or study_instance_uids in the intake",
+                )
+            case_id = new_id()
+            bind_case(case_id)
+            with tracer.start_as_current_span(
+                "ingest open_case", attributes={CASE_ID_ATTRIBUTE: case_id}
+            ):
+                n = await _record_upload(deps, case_id, hospital_id, intake, uploads)
+        if not intake.fetch_priors:
+            await deps.desk.announce(case_id)
+        log.info("case_uploaded", instances=n, hospital=hospital_id)
         return JSONResponse(
-            {"case_id": case_id, "status_url": f"/v1/cases/{case_id}", "instances": len(refs)},
+            {"case_id": case_id, "status_url": f"/v1/cases/{case_id}", "instances": n},
             status_code=201,
         )
 
@@ -182,20 +167,218 @@ def build_router() -> APIRouter:
         row = await deps.repo.get_case(case_id)
         if row is None or row.hospital_id != hospital_id:
             raise InputRejected("not_found", f"no case {case_id}", status=404)
-        return {
-            "case_id": row.case_id,
-            "status": row.status,
-            "created_at": row.created_at.isoformat(),
-            "instances": row.instances,
-        }
+        return _case_view(row)
+
+    @router.get("/v1/parked")
+    async def parked(
+        deps: Annotated[IngestDeps, Depends(get_deps)],
+        hospital_id: Annotated[str, Depends(hospital)],
+    ) -> dict[str, Any]:
+        return {"parked": [_case_view(r) for r in await deps.repo.parked(hospital_id)]}
+
+    @router.post("/dicomweb/studies")
+    async def stow_rs(
+        request: Request,
+        deps: Annotated[IngestDeps, Depends(get_deps)],
+        hospital_id: Annotated[str, Depends(hospital)],
+    ) -> JSONResponse:
+        return await _stow(request, deps, hospital_id, None)
+
+    @router.post("/dicomweb/studies/{study_instance_uid}")
+    async def stow_rs_study(
+        study_instance_uid: str,
+        request: Request,
+        deps: Annotated[IngestDeps, Depends(get_deps)],
+        hospital_id: Annotated[str, Depends(hospital)],
+    ) -> JSONResponse:
+        return await _stow(request, deps, hospital_id, study_instance_uid)
 
     return router
+
+
+def _case_view(row: CaseRow) -> dict[str, Any]:
+    view: dict[str, Any] = {
+        "case_id": row.case_id,
+        "status": row.status,
+        "source": row.source,
+        "created_at": row.created_at.isoformat(),
+        "instances": row.instances,
+        "studies": len(row.study_instance_uids),
+        "flags": list(row.flags),
+    }
+    if row.parked_reason:
+        view["parked_reason"] = row.parked_reason
+    return view
+
+
+async def _open_intake_only(deps: IngestDeps, hospital_id: str, intake: IntakeForm) -> JSONResponse:
+    if not intake.study_instance_uids:
+        raise InputRejected(
+            "no_files", "an intake alone must name its study_instance_uids (or attach files)"
+        )
+    case_id, created = await deps.repo.open_intake(
+        new_case_id=new_id(), hospital_id=hospital_id, intake=intake
+    )
+    bind_case(case_id)
+    log.info("case_opened_by_intake", hospital=hospital_id, joined_existing=not created)
+    return JSONResponse(
+        {"case_id": case_id, "status_url": f"/v1/cases/{case_id}", "instances": 0},
+        status_code=201,
+    )
+
+
+async def _record_upload(
+    deps: IngestDeps,
+    case_id: str,
+    hospital_id: str,
+    intake: IntakeForm,
+    uploads: list[UploadFile],
+) -> int:
+    settings = deps.settings
+    # Pass 1: validate everything; nothing is stored unless all of it is valid.
+    seen: dict[str, str] = {}
+    flags: list[str] = []
+    for upload in uploads:
+        for name, data in _objects(upload, settings):
+            info = inspect_instance(data, name)
+            _dedupe(seen, info, data, flags)
+    # Pass 2: store each distinct instance byte for byte.
+    refs: dict[str, InstanceRef] = {}
+    patients: dict[str, tuple[str, str]] = {}
+    reports: dict[str, str] = {}
+    for upload in uploads:
+        for name, data in _objects(upload, settings):
+            info = inspect_instance(data, name)
+            if info.sop_instance_uid in refs:
+                continue
+            refs[info.sop_instance_uid] = await _store(deps, case_id, info, data)
+            patients.setdefault(
+                info.study_instance_uid, (info.patient_id, info.issuer_of_patient_id)
+            )
+            if info.report_text:
+                reports[info.sop_instance_uid] = info.report_text
+            if info.report_error:
+                flags.append(f"report_unreadable:{info.report_error}")
+    await deps.repo.record_case(
+        case_id=case_id,
+        hospital_id=hospital_id,
+        intake=intake.model_dump(mode="json"),
+        instances=list(refs.values()),
+        patients=patients,
+        reports=reports,
+        flags=flags,
+    )
+    return len(refs)
+
+
+async def _stow(
+    request: Request, deps: IngestDeps, hospital_id: str, study_uid: str | None
+) -> JSONResponse:
+    """Store every part that is a valid instance; refuse the others in FailedSOPSequence."""
+    settings = deps.settings
+    _check_length(request, settings)
+    reader = stow.PartReader(
+        stow.request_boundary(request.headers.get("content-type", "")),
+        max_part=settings.max_instance_bytes,
+    )
+    stored: list[stow.Stored] = []
+    failed: list[stow.Failed] = []
+    base = str(request.base_url).rstrip("/")
+    total = 0
+    async for chunk in request.stream():
+        total += len(chunk)
+        if total > settings.max_upload_bytes:
+            raise InputRejected(
+                "too_large", f"upload exceeds {settings.max_upload_bytes} bytes", status=413
+            )
+        for part in reader.feed(chunk):
+            try:
+                await _stow_part(deps, hospital_id, study_uid, part, base, stored, failed)
+            finally:
+                part.close()
+    reader.finish()
+    if not stored and not failed:
+        raise InputRejected("no_files", "the STOW-RS request holds no DICOM part", status=400)
+    studies = {s.study_instance_uid for s in stored}
+    study_url = f"{base}/dicomweb/studies/{studies.pop()}" if len(studies) == 1 else None
+    status, body = stow.store_response(stored, failed, study_url)
+    headers = {"Content-Type": "application/dicom+json"}
+    warning = stow.warning_header(failed)
+    if warning:
+        headers["Warning"] = warning
+    log.info("stow_rs", hospital=hospital_id, stored=len(stored), failed=len(failed))
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+async def _stow_part(
+    deps: IngestDeps,
+    hospital_id: str,
+    study_uid: str | None,
+    part: stow.Part,
+    base: str,
+    stored: list[stow.Stored],
+    failed: list[stow.Failed],
+) -> None:
+    name = f"part {len(stored) + len(failed) + 1}"
+    if part.content_type not in ("application/dicom", ""):
+        failed.append(
+            stow.Failed("", "", STATUS_BY_REJECTION["not_dicom"], f"{name}: not application/dicom")
+        )
+        return
+    data = part.read()
+    try:
+        info = inspect_instance(data, name)
+        if study_uid is not None and info.study_instance_uid != study_uid:
+            raise InputRejected(
+                "study_mismatch", f"{name}: StudyInstanceUID differs from the request URL"
+            )
+    except InputRejected as exc:
+        cls, uid = _uids_if_any(data)
+        reason = STATUS_BY_REJECTION.get(exc.code, 0xC000)
+        failed.append(stow.Failed(cls, uid, reason, exc.message))
+        log.info("stow_part_refused", code=exc.code)
+        return
+    try:
+        await deps.desk.accept(hospital_id, data, source="stow", name=name)
+    except Exception as exc:  # transient (store, database): refused for now, named
+        log.error("stow_part_failed", error=type(exc).__name__)
+        failed.append(
+            stow.Failed(
+                info.sop_class_uid, info.sop_instance_uid, OUT_OF_RESOURCES, f"{name}: retry later"
+            )
+        )
+        return
+    stored.append(
+        stow.Stored(
+            info.sop_class_uid,
+            info.sop_instance_uid,
+            f"{base}/dicomweb/studies/{info.study_instance_uid}/series/"
+            f"{info.series_instance_uid}/instances/{info.sop_instance_uid}",
+            info.study_instance_uid,
+        )
+    )
+
+
+def _uids_if_any(data: bytes) -> tuple[str, str]:
+    """SOP Class and Instance UIDs of a refused part, when they can be read at all."""
+    try:
+        ds = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True, specific_tags=[
+            "SOPClassUID", "SOPInstanceUID"
+        ])  # fmt: skip
+        return str(ds.get("SOPClassUID", "")), str(ds.get("SOPInstanceUID", ""))
+    except Exception:
+        return "", ""
 
 
 def _parse_intake(part: object) -> IntakeForm:
     if part is None:
         raise InputRejected("no_intake", "the 'intake' part (JSON) is required")
-    raw = part.file.read() if isinstance(part, UploadFile) else str(part).encode()
+    if isinstance(part, UploadFile):
+        raw: bytes = part.file.read()
+    elif isinstance(part, bytes):
+        raw = part
+    else:
+        raw = str(part).encode()
     try:
         return IntakeForm.model_validate(json.loads(raw))
     except json.JSONDecodeError as exc:
@@ -215,9 +398,8 @@ def _dedupe(seen: dict[str, str], info: InstanceInfo, data: bytes, flags: list[s
 
 
 async def _store(deps: IngestDeps, case_id: str, info: InstanceInfo, data: bytes) -> InstanceRef:
-    key = f"cases/{case_id}/{info.study_instance_uid}/{info.sop_instance_uid}.dcm"
     ref = await deps.store.put(
-        deps.settings.bucket_raw, key, data, content_type="application/dicom"
+        deps.settings.bucket_raw, raw_key(case_id, info), data, content_type="application/dicom"
     )
     return InstanceRef(
         **ref.model_dump(),

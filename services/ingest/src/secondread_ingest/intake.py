@@ -7,6 +7,7 @@ information (group 0002) whose Media Storage SOP Class/Instance UIDs agree with 
 from __future__ import annotations
 
 import io
+import re
 import struct
 import zipfile
 from collections.abc import Iterator
@@ -14,11 +15,14 @@ from dataclasses import dataclass
 from typing import IO
 
 import pydicom
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
 from pydicom.errors import InvalidDicomError
 
-from secondread_ingest.errors import InputRejected
+from secondread_ingest.errors import InputRejected, ReportExtractionError
+from secondread_ingest.reports import extract_report_text
 from secondread_shared.events import Contact, Urgency
+
+_UID = r"^[0-9]+(\.[0-9]+)*$"
 
 
 class IntakeForm(BaseModel):
@@ -33,6 +37,20 @@ class IntakeForm(BaseModel):
     patient_email: EmailStr | None = None
     jurisdiction: str = Field(default="US", min_length=2, max_length=16)
     consent: bool
+    study_instance_uids: list[str] = Field(default_factory=list, max_length=100)
+    """Studies that will come by C-STORE or STOW-RS (a case opened with the intake alone)."""
+    expected_instances: int | None = Field(default=None, ge=1)
+    """Declared instance count: the case is complete as soon as this many have arrived."""
+    fetch_priors: bool = False
+    """Allow ingest to query the hospital's PACS for this patient's prior studies."""
+
+    @field_validator("study_instance_uids")
+    @classmethod
+    def _uids(cls, value: list[str]) -> list[str]:
+        for uid in value:
+            if len(uid) > 64 or not re.match(_UID, uid):
+                raise ValueError("not a DICOM UID (PS3.5 9.1)")
+        return value
 
 
 @dataclass(frozen=True)
@@ -41,6 +59,13 @@ class InstanceInfo:
     series_instance_uid: str
     sop_instance_uid: str
     sop_class_uid: str
+    transfer_syntax_uid: str = ""
+    patient_id: str = ""
+    issuer_of_patient_id: str = ""
+    report_text: str | None = None
+    """Text of a DICOM SR or encapsulated PDF report, when the instance is one."""
+    report_error: str | None = None
+    """Why a report instance's text could not be extracted."""
 
 
 def inspect_instance(data: bytes, name: str) -> InstanceInfo:
@@ -82,11 +107,24 @@ def inspect_instance(data: bytes, name: str) -> InstanceInfo:
             raise InputRejected(
                 "meta_mismatch", f"{name}: file meta {meta_kw} disagrees with {ds_kw}"
             )
+    if "TransferSyntaxUID" not in meta:
+        raise InputRejected("meta_mismatch", f"{name}: file meta has no TransferSyntaxUID")
+    report_text: str | None = None
+    report_error: str | None = None
+    try:
+        report_text = extract_report_text(ds)
+    except ReportExtractionError as exc:
+        report_error = str(exc)
     return InstanceInfo(
         study_instance_uid=str(ds.StudyInstanceUID),
         series_instance_uid=str(ds.SeriesInstanceUID),
         sop_instance_uid=str(ds.SOPInstanceUID),
         sop_class_uid=str(ds.SOPClassUID),
+        transfer_syntax_uid=str(meta.TransferSyntaxUID),
+        patient_id=str(ds.get("PatientID", "") or ""),
+        issuer_of_patient_id=str(ds.get("IssuerOfPatientID", "") or ""),
+        report_text=report_text,
+        report_error=report_error,
     )
 
 
