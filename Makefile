@@ -6,10 +6,10 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 UV := $${SECONDREAD_CACHE_DIR:-$$HOME/.cache/secondread}/uv-venv/bin/uv
 
-.PHONY: up down status install test lint typecheck unit e2e bench lock clean-stack help
+.PHONY: up down status install test lint typecheck unit e2e bench lock asyncapi help
 
 help:
-	@echo "make up | down | status | test | lint | typecheck | unit | e2e | bench | lock"
+	@echo "make up | down | status | test | lint | typecheck | unit | e2e | bench | lock | asyncapi"
 
 install:
 	@bash deploy/local/install.sh
@@ -24,8 +24,8 @@ status:
 	@$(PY) -m secondread_cli.main status
 
 lint: install
-	$(PY) -m ruff check shared services cli tests bench
-	$(PY) -m ruff format --check shared services cli tests bench
+	$(PY) -m ruff check shared services cli tests bench docs
+	$(PY) -m ruff format --check shared services cli tests bench docs
 
 typecheck: install
 	$(PY) -m mypy shared/src cli/src services/ingest/src services/deidentify/src \
@@ -48,3 +48,7 @@ bench: install
 lock:
 	$(UV) pip compile -q requirements.in --generate-hashes --python-version 3.11 -o requirements.lock
 	$(UV) pip sync -q --python $(PY) requirements.lock
+
+# Regenerate docs/asyncapi.json from the services' brokers (tests fail when it is stale).
+asyncapi:
+	$(PY) docs/generate_asyncapi.py

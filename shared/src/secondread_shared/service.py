@@ -19,6 +19,7 @@ from faststream.kafka import KafkaBroker
 from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from secondread_shared.asyncapi import declare_publishers
 from secondread_shared.broker import DeadLetterPolicy, create_broker
 from secondread_shared.logging import configure_logging, get_logger
 from secondread_shared.settings import CommonSettings
@@ -92,7 +93,9 @@ def create_http_app(runtime: Runtime, *, title: str, start_broker: bool = True) 
             yield
             log.info("service_stopping")
 
+    declare_publishers(runtime.broker, runtime.service)
     app = FastAPI(title=title, lifespan=lifespan)
+    app.state.runtime = runtime
 
     @app.get("/health", include_in_schema=False)
     async def health() -> dict[str, str]:

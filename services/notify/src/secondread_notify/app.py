@@ -43,7 +43,7 @@ def create_app(settings: NotifySettings | None = None) -> FastAPI:
     options = subscriber_options("notify")
 
     @broker.subscriber(topics.CASE_RECEIVED, **options)
-    async def on_case_received(event: CaseReceived) -> None:
+    async def on_case_received_keep_contacts(event: CaseReceived) -> None:
         await handlers.case_received(event, repo)
 
     @broker.subscriber(topics.REPORT_SIGNED, **options)
