@@ -6,10 +6,10 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 UV := $${SECONDREAD_CACHE_DIR:-$$HOME/.cache/secondread}/uv-venv/bin/uv
 
-.PHONY: up down status install test lint typecheck unit e2e bench lock asyncapi help
+.PHONY: up down status install test lint typecheck unit e2e bench lock asyncapi k8s help
 
 help:
-	@echo "make up | down | status | test | lint | typecheck | unit | e2e | bench | lock | asyncapi"
+	@echo "make up | down | status | test | lint | typecheck | unit | e2e | bench | lock | asyncapi | k8s"
 
 install:
 	@bash deploy/local/install.sh
@@ -24,8 +24,8 @@ status:
 	@$(PY) -m secondread_cli.main status
 
 lint: install
-	$(PY) -m ruff check shared services cli tests bench docs
-	$(PY) -m ruff format --check shared services cli tests bench docs
+	$(PY) -m ruff check shared services cli tests bench docs deploy
+	$(PY) -m ruff format --check shared services cli tests bench docs deploy
 
 typecheck: install
 	$(PY) -m mypy shared/src cli/src services/ingest/src services/deidentify/src \
@@ -52,3 +52,7 @@ lock:
 # Regenerate docs/asyncapi.json from the services' brokers (tests fail when it is stale).
 asyncapi:
 	$(PY) docs/generate_asyncapi.py
+
+# Regenerate deploy/k8s/secondread.yaml (tests fail when it is stale).
+k8s:
+	$(PY) deploy/k8s/generate.py
