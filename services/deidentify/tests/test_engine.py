@@ -1,50 +1,198 @@
+"""The engine on the planted corpus: nothing identifying survives, the rest stays consistent."""
+
 import io
+import uuid
 
 import pydicom
+import pytest
+from pydicom.sr.codedict import codes
 
-from secondread_deidentify.engine import deidentify
-from tests.synthetic import Patient, ct_study, planted
+from secondread_deidentify.engine import Engine, deidentify
+from secondread_deidentify.errors import InvalidInstanceError
+from secondread_deidentify.options import DeidOptions
+from tests.deid_corpus import planted_instance, planted_values
+from tests.synthetic import Patient, ct_study
 
 KEY = b"0123456789abcdef" * 2
 
 
-def test_no_planted_identifier_survives_and_pixels_are_untouched() -> None:
+def read(data: bytes) -> pydicom.Dataset:
+    return pydicom.dcmread(io.BytesIO(data))
+
+
+def all_uids(ds: pydicom.Dataset) -> set[str]:
+    out: set[str] = set()
+    for elem in ds.iterall():
+        if elem.VR == "UI" and elem.value:
+            out.add(str(elem.value))
+    return out
+
+
+def test_no_planted_value_survives_anywhere_in_the_output_bytes() -> None:
     patient = Patient()
-    [original] = ct_study(patient, count=1)
-    result = deidentify(original, KEY)
-    for value in planted(patient):
-        assert value.encode() not in result.data, value
-    before = pydicom.dcmread(io.BytesIO(original))
-    after = pydicom.dcmread(io.BytesIO(result.data))
+    planted = planted_instance(patient)
+    result = Engine(KEY).deidentify(planted.data)
+    low = result.data.lower()
+    for value in [*planted_values(patient), *planted.original_uids]:
+        assert value.lower().encode() not in low, value
+    # the planted corpus really carried them
+    for value in planted_values(patient):
+        assert value.lower().encode() in planted.data.lower(), value
+
+
+def test_pixel_data_is_untouched_and_file_meta_is_consistent() -> None:
+    planted = planted_instance(Patient(), size=64)
+    before = read(planted.data)
+    after = read(Engine(KEY).deidentify(planted.data).data)
     assert after.PixelData == before.PixelData
+    assert after.file_meta.MediaStorageSOPInstanceUID == after.SOPInstanceUID
+    assert after.file_meta.MediaStorageSOPClassUID == after.SOPClassUID
+    assert after.file_meta.TransferSyntaxUID == before.file_meta.TransferSyntaxUID
+    assert "SourceApplicationEntityTitle" not in after.file_meta
+    assert "PrivateInformation" not in after.file_meta
+    assert after.SOPClassUID == before.SOPClassUID
+    assert after.SOPInstanceUID != before.SOPInstanceUID
+
+
+def test_private_attributes_are_removed_at_every_depth() -> None:
+    after = read(Engine(KEY).deidentify(planted_instance(Patient()).data).data)
+    assert not [e for e in after.iterall() if e.tag.is_private]
+
+
+def test_nested_sequences_are_deidentified_five_levels_down() -> None:
+    after = read(Engine(KEY).deidentify(planted_instance(Patient()).data).data)
+    item, depth = after.ReferencedSeriesSequence[0], 1
+    while "ReferencedSeriesSequence" in item:
+        assert item.AccessionNumber == ""
+        assert item.StudyDate != "20251224" and len(item.StudyDate) == 8
+        assert "PerformingPhysicianName" not in item
+        assert str(item.ReferencedSOPInstanceUID).startswith("2.25.")
+        item, depth = item.ReferencedSeriesSequence[0], depth + 1
+    assert depth == 5
+
+
+def test_identity_attributes_and_method_codes_are_set() -> None:
+    result = Engine(KEY).deidentify(planted_instance(Patient()).data)
+    after = read(result.data)
     assert after.PatientIdentityRemoved == "YES"
     assert after.PatientID == result.pseudonym
-    assert after.file_meta.MediaStorageSOPInstanceUID == after.SOPInstanceUID
-    assert after.SOPInstanceUID != before.SOPInstanceUID
-    assert after.SOPClassUID == before.SOPClassUID
-    assert after.StudyDate != before.StudyDate
+    assert after.PatientName == f"{result.pseudonym}^ANON"
+    assert after.LongitudinalTemporalInformationModified == "MODIFIED"
+    got = {
+        (i.CodeValue, i.CodingSchemeDesignator, i.CodeMeaning)
+        for i in after.DeidentificationMethodCodeSequence
+    }
+    cid = codes.cid7050
+    expected = {
+        cid.BasicApplicationConfidentialityProfile,
+        cid.RetainLongitudinalTemporalInformationModifiedDatesOption,
+        cid.RetainPatientCharacteristicsOption,
+        cid.CleanDescriptorsOption,
+    }
+    assert got == {(c.value, c.scheme_designator, c.meaning) for c in expected}
+    assert "2026c" in after.DeidentificationMethod
 
 
-def test_uids_consistent_within_a_study_and_pseudonym_stable() -> None:
-    patient = Patient()
-    results = [deidentify(d, KEY) for d in ct_study(patient, count=3)]
-    assert len({r.study_instance_uid for r in results}) == 1
-    assert len({r.sop_instance_uid for r in results}) == 3
-    assert len({r.pseudonym for r in results}) == 1
-    again = deidentify(ct_study(patient, count=1)[0], KEY)
-    assert again.pseudonym == results[0].pseudonym
-    assert again.study_instance_uid == results[0].study_instance_uid
+def test_options_change_what_is_kept() -> None:
+    planted = planted_instance(Patient())
+    on = read(Engine(KEY).deidentify(planted.data).data)
+    off = read(
+        Engine(
+            KEY,
+            DeidOptions(
+                retain_longitudinal_modified_dates=False,
+                retain_patient_characteristics=False,
+                clean_descriptors=False,
+            ),
+        )
+        .deidentify(planted.data)
+        .data
+    )
+    assert on.PatientAge == "064Y" and "PatientAge" not in off
+    assert on.PatientSex == "M" and off.PatientSex == ""
+    assert on.StudyDate and off.StudyDate == ""
+    assert on.StudyDescription == "CT CHEST [NAME]" and "StudyDescription" not in off
+    assert [i.CodeValue for i in off.DeidentificationMethodCodeSequence] == ["113100"]
+    assert "LongitudinalTemporalInformationModified" not in off
+
+
+def test_dates_shift_by_the_same_offset_everywhere_and_times_are_kept() -> None:
+    result = Engine(KEY).deidentify(planted_instance(Patient()).data)
+    after = read(result.data)
+    from datetime import date, timedelta
+
+    expected = (date(2026, 1, 2) + timedelta(days=result.date_shift_days)).strftime("%Y%m%d")
+    assert after.StudyDate == after.ContentDate == after.AcquisitionDate == expected
+    assert after.AcquisitionDateTime == expected + "101500.000000+0100"
+    assert after.StudyTime == "101500"
+    assert -365 <= result.date_shift_days <= -1
+
+
+def test_uids_are_consistent_within_a_study_and_across_studies() -> None:
+    patient = Patient(patient_id=f"MRN-{uuid.uuid4().hex[:8]}")
+    engine = Engine(KEY)
+    # the planted instances name their issuer; the priors get it from the sending hospital
+    prior = [
+        engine.deidentify(d, default_issuer="LA MANCHA GENERAL")
+        for d in ct_study(patient, count=2, seed="prior")
+    ]
+    prior_original_sop = read(ct_study(patient, count=1, seed="prior")[0]).SOPInstanceUID
+    current = [
+        engine.deidentify(
+            planted_instance(
+                patient, seed="current", index=i, source_image_uid=prior_original_sop
+            ).data
+        )
+        for i in range(3)
+    ]
+    assert len({r.study_instance_uid for r in current}) == 1
+    assert len({r.series_instance_uid for r in current}) == 1
+    assert len({r.sop_instance_uid for r in current}) == 3
+    assert {r.pseudonym for r in current} == {r.pseudonym for r in prior}
+    assert current[0].study_instance_uid != prior[0].study_instance_uid
+    ds = read(current[0].data)
+    # A reference to the prior instance points at that instance's new UID.
+    assert ds.SourceImageSequence[0].ReferencedSOPInstanceUID == prior[0].sop_instance_uid
+    frames = {read(r.data).FrameOfReferenceUID for r in current}
+    assert len(frames) == 1
+
+
+def test_pseudonyms_and_uids_are_stable_across_engines() -> None:
+    data = planted_instance(Patient()).data
+    a, b = Engine(KEY).deidentify(data), Engine(bytes(KEY)).deidentify(data)
+    assert a.data == b.data
+    c = Engine(b"another key of thirty-two bytes!").deidentify(data)
+    assert c.pseudonym != a.pseudonym and c.sop_instance_uid != a.sop_instance_uid
 
 
 def test_two_patients_never_share_a_pseudonym() -> None:
-    a = deidentify(ct_study(Patient(patient_id="A-1"), count=1)[0], KEY)
-    b = deidentify(ct_study(Patient(patient_id="B-2"), count=1)[0], KEY)
-    assert a.pseudonym != b.pseudonym
+    engine = Engine(KEY)
+    seen = {
+        engine.deidentify(ct_study(Patient(patient_id=f"ID-{i}"), count=1, size=4)[0]).pseudonym
+        for i in range(200)
+    }
+    assert len(seen) == 200
 
 
-def test_burned_in_annotation_is_quarantined() -> None:
-    ds = pydicom.dcmread(io.BytesIO(ct_study(Patient(), count=1)[0]))
-    ds.BurnedInAnnotation = "YES"
-    buf = io.BytesIO()
-    ds.save_as(buf, enforce_file_format=True)
-    assert deidentify(buf.getvalue(), KEY).quarantine_reason == "BurnedInAnnotation is YES"
+def test_same_id_from_two_issuers_is_two_patients() -> None:
+    data = ct_study(Patient(), count=1, size=4)[0]
+    engine = Engine(KEY)
+    a = engine.deidentify(data, default_issuer="hospital-a").pseudonym
+    b = engine.deidentify(data, default_issuer="hospital-b").pseudonym
+    assert a != b
+
+
+def test_module_function_matches_engine() -> None:
+    data = ct_study(Patient(), count=1, size=4)[0]
+    assert deidentify(data, KEY).data == Engine(KEY).deidentify(data).data
+
+
+@pytest.mark.parametrize("data", [b"", b"not dicom at all" * 20, b"\0" * 128 + b"DICM" + b"\x02"])
+def test_bad_input_is_a_named_error(data: bytes) -> None:
+    with pytest.raises(InvalidInstanceError):
+        Engine(KEY).deidentify(data)
+
+
+def test_an_empty_key_is_refused() -> None:
+    with pytest.raises(ValueError):
+        Engine(b"")

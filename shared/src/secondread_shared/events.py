@@ -162,6 +162,10 @@ class CaseDeidentified(Event):
     instances: list[ObjectRef] = Field(default_factory=list)
     quarantined: list[QuarantinedInstance] = Field(default_factory=list)
     flags: list[str] = Field(default_factory=list)
+    prior_study_instance_uids: list[str] = Field(default_factory=list)
+    """The pseudonymous studies of ``study_instance_uids`` that the intake sent as priors."""
+    deidentification_method: list[str] = Field(default_factory=list)
+    """The PS3.15 profile and options applied (CID 7050 code meanings)."""
 
 
 class CaseAssigned(Event):

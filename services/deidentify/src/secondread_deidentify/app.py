@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from secondread_deidentify import handlers
+from secondread_deidentify.engine import Engine
 from secondread_deidentify.settings import DeidentifySettings
 from secondread_deidentify.vault import MIGRATIONS, Vault
 from secondread_shared import topics
@@ -50,6 +51,7 @@ def create_app(settings: DeidentifySettings | None = None) -> FastAPI:
         orthanc=orthanc,
         vault=Vault(db, fernet_from_key(vault_key)),
         publish=publish,
+        engine=Engine(key),
     )
 
     @broker.subscriber(topics.CASE_RECEIVED, **subscriber_options("deidentify"))

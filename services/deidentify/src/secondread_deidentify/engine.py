@@ -1,73 +1,204 @@
 """The de-identification engine: one DICOM instance in, one de-identified instance out.
 
-Implements a subset of DICOM PS3.15 Annex E, "Basic Application Level Confidentiality Profile",
-with the options Retain Longitudinal Temporal Information with Modified Dates and Retain Patient
-Characteristics. (The complete, table-driven profile is issue 4; this is the walking skeleton.)
+Implements the DICOM PS3.15 Annex E Basic Application Level Confidentiality Profile (E.2) from
+Table E.1-1 of edition :data:`~secondread_deidentify.tables.EDITION`, with the options of
+:class:`~secondread_deidentify.options.DeidOptions`:
 
-- PatientID -> keyed HMAC of issuer and id; PatientName derived from it;
-- every non-standard UID -> keyed remap (consistent across studies and replicas);
-- person names, addresses, institution and free-text identifiers -> removed;
-- dates -> shifted by the per-patient offset;
-- private tags -> removed (Retain Safe Private is off);
-- ``BurnedInAnnotation`` YES -> quarantined, never passed on.
+- every action of the table (D, Z, X, K, C, U and the conditional ones, see :func:`resolve`),
+  applied at any depth of nesting;
+- private attributes removed (Retain Safe Private is not offered);
+- ``PatientID`` replaced by a keyed HMAC of issuer and id, ``PatientName`` derived from it;
+- UIDs remapped through a keyed hash, consistently across studies, restarts and replicas;
+- dates shifted by a per-patient offset (E.3.6), patient characteristics kept (E.3.10),
+  descriptors cleaned of known identifiers (E.3.5);
+- ``PatientIdentityRemoved``, ``DeidentificationMethod`` and
+  ``DeidentificationMethodCodeSequence`` (CID 7050) set (PS3.15 E.1.1 item 6);
+- the File Meta Information rebuilt from the de-identified dataset (PS3.10 7.1);
+- the result checked against the quarantine policy (:mod:`secondread_deidentify.policy`).
+
+Attributes the table does not list are kept, as the profile says, with three safeguards: a
+person name (PN) is emptied, a non-registered UID is remapped, and any other text is scrubbed of
+the identifiers read from this instance's own header.
 """
 
 from __future__ import annotations
 
 import io
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from enum import Enum
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Final
 
 import pydicom
-from pydicom.dataset import Dataset
-from pydicom.uid import UID
+from pydicom.datadict import dictionary_VR, keyword_for_tag
+from pydicom.dataelem import DataElement
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.errors import InvalidDicomError
+from pydicom.multival import MultiValue
+from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, UID
 
+from secondread_deidentify.dates import shift_da, shift_dt
+from secondread_deidentify.errors import InvalidInstanceError
+from secondread_deidentify.options import CODING_SCHEME, DeidOptions
+from secondread_deidentify.policy import DEFAULT_RULES, Rule, quarantine_reason
 from secondread_deidentify.pseudonyms import (
     date_shift_days,
     patient_pseudonym,
     pseudonym_name,
     remap_uid,
 )
+from secondread_deidentify.scrub import KnownIdentifiers, Scrubber
+from secondread_deidentify.tables import (
+    CLEAN_DESCRIPTORS,
+    NOT_SHIFTED,
+    RETAIN_PATIENT_CHARACTERISTICS,
+    TEMPORAL_VRS,
+    Action,
+    ProfileTable,
+    load_table,
+)
 
-# Attributes removed outright (X in PS3.15 Table E.1-1), a subset for the skeleton.
-REMOVE = frozenset(
+
+class Op(Enum):
+    """What the engine does to one element, once the table and the options are resolved."""
+
+    KEEP = "keep"
+    REMOVE = "remove"
+    EMPTY = "empty"
+    DUMMY = "dummy"
+    CLEAN = "clean"
+    SHIFT = "shift"
+    REMAP = "remap"
+    RECURSE = "recurse"
+
+
+# UIDs that name a class or a syntax, never an instance: not remapped even when not registered.
+KEEP_UIDS: Final = frozenset(
     {
-        "OtherPatientIDs",
-        "OtherPatientIDsSequence",
-        "OtherPatientNames",
-        "PatientAddress",
-        "PatientTelephoneNumbers",
-        "PatientMotherBirthName",
-        "MilitaryRank",
-        "EthnicGroup",
-        "PatientComments",
-        "AdditionalPatientHistory",
-        "InstitutionName",
-        "InstitutionAddress",
-        "InstitutionalDepartmentName",
-        "ReferringPhysicianAddress",
-        "ReferringPhysicianTelephoneNumbers",
-        "StationName",
-        "RequestingPhysician",
-        "PerformingPhysicianName",
-        "NameOfPhysiciansReadingStudy",
-        "OperatorsName",
-        "PhysiciansOfRecord",
-        "DeviceSerialNumber",
-        "ImageComments",
-        "RequestAttributesSequence",
-        "IssuerOfPatientID",
-        "MedicalRecordLocator",
-        "CountryOfResidence",
-        "RegionOfResidence",
-        "PatientBirthName",
-        "PatientInsurancePlanCodeSequence",
+        "SOPClassUID",
+        "ReferencedSOPClassUID",
+        "ReferencedSOPClassUIDInFile",
+        "AffectedSOPClassUID",
+        "RequestedSOPClassUID",
+        "MediaStorageSOPClassUID",
+        "RelatedGeneralSOPClassUID",
+        "OriginalSpecializedSOPClassUID",
+        "TransferSyntaxUID",
+        "ReferencedTransferSyntaxUIDInFile",
+        "ImplementationClassUID",
+        "CodingSchemeUID",
+        "ContextGroupExtensionCreatorUID",
+        "MappingResourceUID",
     }
 )
-# Attributes emptied (Z): keep the element, drop the value.
-EMPTY = frozenset({"ReferringPhysicianName", "StudyID", "AccessionNumber"})
-# Instance UIDs that must not be remapped even though they are not in the UID dictionary.
-KEEP_UIDS = frozenset({"SOPClassUID", "ReferencedSOPClassUID", "TransferSyntaxUID"})
+# Sequences whose "D" keeps the structure and de-identifies every item (SR content trees);
+# any other sequence with "D" is replaced by one empty item (a dummy consistent with SQ).
+RECURSE_ON_D: Final = frozenset({"ContentSequence"})
+TEXT_VRS: Final = frozenset({"LO", "SH", "LT", "ST", "UT", "UC"})
+
+DUMMY: Final[dict[str, Any]] = {
+    "AE": "ANONYMIZED",
+    "AS": "000D",
+    "CS": "ANONYMIZED",
+    "DA": "19000101",
+    "DS": "0",
+    "DT": "19000101000000",
+    "IS": "0",
+    "LO": "ANONYMIZED",
+    "LT": "ANONYMIZED",
+    "PN": "ANONYMIZED",
+    "SH": "ANONYMIZED",
+    "ST": "ANONYMIZED",
+    "TM": "000000",
+    "UC": "ANONYMIZED",
+    "UR": "http://example.invalid/",
+    "UT": "ANONYMIZED",
+}
+_BINARY_VRS: Final = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "UN"})
+
+
+def resolve(action: Action, keyword: str, vr: str, options: DeidOptions) -> Op:
+    """The operation for an attribute of Table E.1-1 under ``options``.
+
+    Options first: Retain Patient Characteristics (K or C), Clean Descriptors (C), Retain
+    Longitudinal Temporal Information with Modified Dates (dates and date-times shifted, times
+    kept). Then the Basic Profile action. A conditional action (``X/Z``, ``X/D``, ``Z/D``,
+    ``X/Z/D``, ``X/Z/U*``) depends on the attribute's Type in the IOD; the engine does not look
+    Types up, so it takes the choice that conforms for every Type: ``Z`` over ``X`` and ``D``
+    over ``X`` or ``Z``; sequences are removed where ``X`` is allowed and no UID is to be kept.
+    """
+    if options.retain_patient_characteristics:
+        kept = RETAIN_PATIENT_CHARACTERISTICS.get(keyword)
+        if kept is Action.K:
+            return Op.RECURSE if vr == "SQ" else Op.KEEP
+        if kept is Action.C:
+            return Op.CLEAN
+    if options.clean_descriptors and keyword in CLEAN_DESCRIPTORS and vr != "SQ":
+        return Op.CLEAN
+    if (
+        options.retain_longitudinal_modified_dates
+        and vr in TEMPORAL_VRS
+        and keyword not in NOT_SHIFTED
+    ):
+        return Op.SHIFT
+    if vr == "SQ":
+        if action in (Action.K, Action.X_Z_U):
+            return Op.RECURSE
+        if action is Action.D:
+            return Op.RECURSE if keyword in RECURSE_ON_D else Op.DUMMY
+        if action in (Action.Z, Action.X_Z):
+            return Op.EMPTY
+        if action is Action.Z_D:
+            return Op.DUMMY
+        return Op.REMOVE  # X, X/D, X/Z/D
+    return {
+        Action.D: Op.DUMMY,
+        Action.Z: Op.EMPTY,
+        Action.X: Op.REMOVE,
+        Action.K: Op.KEEP,
+        Action.C: Op.CLEAN,
+        Action.U: Op.REMAP,
+        Action.Z_D: Op.DUMMY,
+        Action.X_Z: Op.EMPTY,
+        Action.X_D: Op.DUMMY,
+        Action.X_Z_D: Op.DUMMY,
+        Action.X_Z_U: Op.REMAP,
+    }[action]
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Table E.1-1 resolved for one set of options: tag -> operation."""
+
+    table: ProfileTable
+    options: DeidOptions
+    ops: dict[int, Op]
+
+    def op(self, tag: int, vr: str) -> Op | None:
+        """The operation for ``tag``; ``None`` when the table does not list it."""
+        found = self.ops.get(tag)
+        if found is not None:
+            return found
+        action = self.table.action(tag)  # repeating groups (curves, overlays)
+        if action is None:
+            return None
+        return resolve(action, "", vr, self.options)
+
+
+@lru_cache(maxsize=8)
+def build_profile(options: DeidOptions) -> Profile:
+    """Resolve the table of :data:`~secondread_deidentify.tables.EDITION` for ``options``."""
+    table = load_table()
+    ops: dict[int, Op] = {}
+    for tag, action in table.actions.items():
+        try:
+            vr = dictionary_VR(tag)
+        except KeyError:
+            vr = "UN"
+        ops[tag] = resolve(action, keyword_for_tag(tag), vr.split(" ")[0], options)
+    return Profile(table, options, ops)
 
 
 @dataclass(frozen=True)
@@ -79,117 +210,324 @@ class Identity:
     patient_name: str
     birth_date: str
     accession_number: str
-    other: tuple[str, ...] = ()
+    other_ids: tuple[str, ...] = ()
+    other_names: tuple[str, ...] = ()
+    phones: tuple[str, ...] = ()
+    addresses: tuple[str, ...] = ()
+    institutions: tuple[str, ...] = ()
+
+    def known(self) -> KnownIdentifiers:
+        """The identifiers to scrub from free text."""
+        return KnownIdentifiers(
+            names=(self.patient_name, *self.other_names),
+            ids=(self.patient_id, self.accession_number, *self.other_ids),
+            birth_date=self.birth_date,
+            phones=self.phones,
+            addresses=self.addresses,
+            other=self.institutions,
+        )
 
     def identifiers(self) -> list[str]:
-        """Every non-empty identifying string, for free-text scrubbing."""
-        values = [
-            self.patient_id,
-            self.patient_name,
-            self.accession_number,
-            self.birth_date,
-            *self.other,
-        ]
-        return [v for v in values if v and v.strip()]
+        """Every non-empty identifying string."""
+        return self.known().values()
 
 
 @dataclass
 class DeidResult:
+    """One de-identified instance and what the PHI zone needs to know about it."""
+
     data: bytes
     pseudonym: str
     identity: Identity
     study_instance_uid: str
+    series_instance_uid: str
     sop_instance_uid: str
+    sop_class_uid: str
+    original_study_instance_uid: str
     modality: str
     body_part: str
     date_shift_days: int
     quarantine_reason: str | None = None
-    actions: list[str] = field(default_factory=list)
+    options: list[str] = field(default_factory=list)
 
 
-def _is_standard(uid: str) -> bool:
-    """A UID registered in PS3.6 Annex A (transfer syntaxes, SOP classes, ...): kept as is."""
-    return UID(uid).name != uid
+def _strings(value: Any) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, MultiValue | list | tuple):
+        return [str(v) for v in value if v is not None and str(v).strip()]
+    text = str(value)
+    return [text] if text.strip() else []
 
 
-def _shift_da(value: str, days: int) -> str:
-    value = value.strip()
-    if len(value) < 8 or not value[:8].isdigit():
-        return ""
-    try:
-        d = date(int(value[:4]), int(value[4:6]), int(value[6:8]))
-    except ValueError:
-        return ""
-    return (d + timedelta(days=days)).strftime("%Y%m%d")
+def read_identity(ds: Dataset, default_issuer: str = "") -> Identity:
+    """Collect the identifying values of ``ds`` (top level and every sequence) for the vault
+    and for scrubbing; nothing is changed."""
+    names: list[str] = []
+    ids: list[str] = []
+    phones: list[str] = []
+    addresses: list[str] = []
+    institutions: list[str] = []
+
+    def visit(d: Dataset) -> None:
+        for elem in d:
+            kw = elem.keyword
+            if elem.VR == "SQ":
+                for item in elem.value:
+                    visit(item)
+            elif elem.VR == "PN" and kw != "PatientName":
+                names.extend(_strings(elem.value))
+            elif (kw == "PatientID" and d is not ds) or kw in (
+                "OtherPatientIDs",
+                "AdmissionID",
+                "MedicalRecordLocator",
+            ):
+                ids.extend(_strings(elem.value))
+            elif kw in ("PatientTelephoneNumbers", "ReferringPhysicianTelephoneNumbers"):
+                phones.extend(_strings(elem.value))
+            elif kw in ("PatientAddress", "InstitutionAddress", "ReferringPhysicianAddress"):
+                addresses.extend(_strings(elem.value))
+            elif kw == "InstitutionName":
+                institutions.extend(_strings(elem.value))
+
+    visit(ds)
+    issuer = str(ds.get("IssuerOfPatientID", "") or "").strip() or default_issuer
+    return Identity(
+        patient_id=str(ds.get("PatientID", "") or "").strip(),
+        issuer=issuer,
+        patient_name=str(ds.get("PatientName", "") or ""),
+        birth_date=str(ds.get("PatientBirthDate", "") or ""),
+        accession_number=str(ds.get("AccessionNumber", "") or ""),
+        other_ids=tuple(dict.fromkeys(ids)),
+        other_names=tuple(dict.fromkeys(names)),
+        phones=tuple(dict.fromkeys(phones)),
+        addresses=tuple(dict.fromkeys(addresses)),
+        institutions=tuple(dict.fromkeys(institutions)),
+    )
 
 
-def _walk(ds: Dataset, key: bytes, shift: int) -> None:
-    for elem in list(ds):
-        kw = elem.keyword
-        if elem.VR == "SQ":
-            if kw in REMOVE:
-                del ds[elem.tag]
-                continue
-            for item in elem.value:
-                _walk(item, key, shift)
+class _Context:
+    """Per-instance state of one walk."""
+
+    def __init__(self, profile: Profile, key: bytes, shift: int, scrubber: Scrubber) -> None:
+        self.profile = profile
+        self.key = key
+        self.shift = shift
+        self.scrubber = scrubber
+        self.remap: Callable[[str], str] = lambda uid: _remap(key, uid)
+
+
+@lru_cache(maxsize=65536)
+def _remap(key: bytes, uid: str) -> str:
+    uid = uid.strip()
+    if not uid or UID(uid).name != uid:
+        return uid  # a UID registered in PS3.6 Annex A names a class or a syntax: kept
+    return remap_uid(key, uid)
+
+
+def _map_values(elem: DataElement, fn: Callable[[str], str]) -> None:
+    value = elem.value
+    if value is None or value == "":
+        return
+    if isinstance(value, MultiValue | list):
+        elem.value = [fn(str(v)) for v in value]
+    else:
+        elem.value = fn(str(value))
+
+
+def _dummy(elem: DataElement, ctx: _Context) -> None:
+    vr = elem.VR
+    if vr == "SQ":
+        elem.value = [Dataset()]
+    elif vr == "UI":
+        _map_values(elem, ctx.remap)
+    elif vr in DUMMY:
+        elem.value = DUMMY[vr]
+    elif vr in _BINARY_VRS:
+        elem.value = b"\x00\x00"
+    else:
+        elem.value = 0
+
+
+def _shift(elem: DataElement, ctx: _Context) -> None:
+    if elem.VR == "DA":
+        _map_values(elem, lambda v: shift_da(v, ctx.shift))
+    elif elem.VR == "DT":
+        _map_values(elem, lambda v: shift_dt(v, ctx.shift))
+    # TM: a whole-day shift leaves the time of day as it is.
+
+
+def _walk(ds: Dataset, ctx: _Context) -> None:
+    profile = ctx.profile
+    for tag in list(ds.keys()):
+        if tag.group & 1 or tag.group == 0x0002:
+            # A private attribute or private creator (Retain Safe Private is off), or File Meta
+            # Information misplaced in the dataset (it is rebuilt from scratch).
+            del ds[tag]
             continue
-        if kw in REMOVE:
-            del ds[elem.tag]
-        elif kw in EMPTY:
-            elem.value = ""
-        elif elem.VR == "PN" and kw != "PatientName":
-            elem.value = ""
-        elif elem.VR == "UI" and kw not in KEEP_UIDS and elem.value:
-            values = elem.value if elem.VM > 1 else [elem.value]
-            mapped = [v if _is_standard(str(v)) else remap_uid(key, str(v)) for v in values]
-            elem.value = mapped if elem.VM > 1 else mapped[0]
-        elif elem.VR == "DA" and elem.value:
-            elem.value = _shift_da(str(elem.value), shift)
-        elif elem.VR == "DT" and elem.value:
-            raw = str(elem.value)
-            elem.value = _shift_da(raw[:8], shift) + raw[8:]
+        elem = ds[tag]
+        vr = elem.VR
+        op = profile.op(tag, vr)
+        if op is None:  # not in Table E.1-1: kept, with safeguards
+            if vr == "SQ":
+                op = Op.RECURSE
+            elif vr == "PN":
+                op = Op.EMPTY
+            elif vr == "UI":
+                op = Op.KEEP if elem.keyword in KEEP_UIDS else Op.REMAP
+            elif vr in ("DA", "DT") and profile.options.retain_longitudinal_modified_dates:
+                op = Op.SHIFT
+            elif vr in TEXT_VRS:
+                op = Op.CLEAN
+            else:
+                continue
+        if op is Op.KEEP:
+            continue
+        if op is Op.REMOVE:
+            del ds[tag]
+        elif op is Op.RECURSE:
+            if vr == "SQ":
+                for item in elem.value:
+                    _walk(item, ctx)
+        elif op is Op.EMPTY:
+            elem.value = [] if vr == "SQ" else None
+        elif op is Op.DUMMY:
+            _dummy(elem, ctx)
+        elif op is Op.REMAP:
+            if vr == "SQ":
+                for item in elem.value:
+                    _walk(item, ctx)
+            elif vr == "UI":
+                _map_values(elem, ctx.remap)
+            else:
+                elem.value = None
+        elif op is Op.SHIFT:
+            _shift(elem, ctx)
+        elif op is Op.CLEAN:
+            if vr == "SQ":
+                for item in elem.value:
+                    _walk(item, ctx)
+            elif vr in TEXT_VRS or vr == "PN":
+                _map_values(elem, ctx.scrubber.scrub)
+            elif vr in ("DA", "DT"):
+                _shift(elem, ctx)
 
 
-def deidentify(data: bytes, key: bytes) -> DeidResult:
-    """De-identify one DICOM Part 10 instance.
+def _method_item(code: tuple[str, str]) -> Dataset:
+    item = Dataset()
+    item.CodeValue = code[0]
+    item.CodingSchemeDesignator = CODING_SCHEME
+    item.CodeMeaning = code[1]
+    return item
+
+
+@lru_cache(maxsize=256)
+def _scrubber(known: KnownIdentifiers, shift: int | None) -> Scrubber:
+    return Scrubber(known, shift_days=shift)
+
+
+class Engine:
+    """De-identifies DICOM instances under one key, one set of options and one policy.
 
     Parameters
     ----------
-    data
-        The original file bytes.
     key
-        The pseudonym key (bytes); never stored with the output.
+        The pseudonym key (from settings or a secret file); never written to the output.
+    options
+        The PS3.15 E.3 options applied on top of the Basic Profile.
+    rules
+        The quarantine policy (see :mod:`secondread_deidentify.policy`).
     """
-    ds = pydicom.dcmread(io.BytesIO(data))
-    identity = Identity(
-        patient_id=str(ds.get("PatientID", "")),
-        issuer=str(ds.get("IssuerOfPatientID", "")),
-        patient_name=str(ds.get("PatientName", "")),
-        birth_date=str(ds.get("PatientBirthDate", "")),
-        accession_number=str(ds.get("AccessionNumber", "")),
-    )
-    pseudonym = patient_pseudonym(key, identity.issuer, identity.patient_id)
-    shift = date_shift_days(key, pseudonym)
-    reason = None
-    if str(ds.get("BurnedInAnnotation", "")).upper() == "YES":
-        reason = "BurnedInAnnotation is YES"
-    ds.remove_private_tags()
-    _walk(ds, key, shift)
-    ds.PatientID = pseudonym
-    ds.PatientName = pseudonym_name(pseudonym)
-    ds.PatientIdentityRemoved = "YES"
-    ds.DeidentificationMethod = "secondread PS3.15 Basic Profile subset; RetainLongModifDates"
-    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-    out = io.BytesIO()
-    ds.save_as(out, enforce_file_format=True)
-    return DeidResult(
-        data=out.getvalue(),
-        pseudonym=pseudonym,
-        identity=identity,
-        study_instance_uid=str(ds.StudyInstanceUID),
-        sop_instance_uid=str(ds.SOPInstanceUID),
-        modality=str(ds.get("Modality", "")),
-        body_part=str(ds.get("BodyPartExamined", "")),
-        date_shift_days=shift,
-        quarantine_reason=reason,
-    )
+
+    def __init__(
+        self,
+        key: bytes,
+        options: DeidOptions | None = None,
+        rules: Sequence[Rule] = DEFAULT_RULES,
+    ) -> None:
+        if not key:
+            raise ValueError("the pseudonym key is empty")
+        self.key = key
+        self.options = options or DeidOptions()
+        self.rules = tuple(rules)
+        self.profile = build_profile(self.options)
+
+    def deidentify(self, data: bytes | Path, *, default_issuer: str = "") -> DeidResult:
+        """De-identify one DICOM Part 10 instance.
+
+        Parameters
+        ----------
+        data
+            The original file bytes, or its path.
+        default_issuer
+            Issuer of the patient id when the instance has no ``IssuerOfPatientID``
+            (the sending hospital), so equal ids of two hospitals never collide.
+
+        Raises
+        ------
+        InvalidInstanceError
+            When ``data`` is not a DICOM instance with a SOP Instance UID.
+        """
+        try:
+            source: Any = data if isinstance(data, Path) else io.BytesIO(data)
+            ds = pydicom.dcmread(source)
+        except (InvalidDicomError, EOFError, ValueError, OSError) as exc:
+            raise InvalidInstanceError(
+                f"not a DICOM Part 10 instance: {type(exc).__name__}"
+            ) from exc
+        if "SOPInstanceUID" not in ds or "SOPClassUID" not in ds:
+            raise InvalidInstanceError("the instance has no SOPInstanceUID or SOPClassUID")
+        return self.deidentify_dataset(ds, default_issuer=default_issuer)
+
+    def deidentify_dataset(self, ds: Dataset, *, default_issuer: str = "") -> DeidResult:
+        """De-identify ``ds`` in place and serialise it (see :meth:`deidentify`)."""
+        identity = read_identity(ds, default_issuer)
+        pseudonym = patient_pseudonym(self.key, identity.issuer, identity.patient_id)
+        shift = date_shift_days(self.key, pseudonym)
+        date_shift = shift if self.options.retain_longitudinal_modified_dates else None
+        ctx = _Context(self.profile, self.key, shift, _scrubber(identity.known(), date_shift))
+        original_study = str(ds.get("StudyInstanceUID", ""))
+        old_meta = getattr(ds, "file_meta", None)
+        transfer_syntax = old_meta.get("TransferSyntaxUID") if old_meta is not None else None
+
+        _walk(ds, ctx)
+
+        ds.PatientID = pseudonym
+        ds.PatientName = pseudonym_name(pseudonym)
+        ds.PatientIdentityRemoved = "YES"
+        if self.options.retain_longitudinal_modified_dates:
+            ds.LongitudinalTemporalInformationModified = "MODIFIED"
+        ds.DeidentificationMethod = self.options.description(self.profile.table.edition)
+        ds.DeidentificationMethodCodeSequence = [_method_item(c) for c in self.options.codes()]
+
+        meta = FileMetaDataset()
+        meta.MediaStorageSOPClassUID = ds.SOPClassUID
+        meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+        meta.TransferSyntaxUID = transfer_syntax or pydicom.uid.ExplicitVRLittleEndian
+        meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
+        meta.ImplementationVersionName = "SECONDREAD_DEID"
+        ds.file_meta = meta
+
+        reason = quarantine_reason(ds, self.rules)
+        out = io.BytesIO()
+        ds.save_as(out, enforce_file_format=True)
+        return DeidResult(
+            data=out.getvalue(),
+            pseudonym=pseudonym,
+            identity=identity,
+            study_instance_uid=str(ds.get("StudyInstanceUID", "")),
+            series_instance_uid=str(ds.get("SeriesInstanceUID", "")),
+            sop_instance_uid=str(ds.SOPInstanceUID),
+            sop_class_uid=str(ds.SOPClassUID),
+            original_study_instance_uid=original_study,
+            modality=str(ds.get("Modality", "")),
+            body_part=str(ds.get("BodyPartExamined", "")),
+            date_shift_days=shift,
+            quarantine_reason=reason,
+            options=[c[1] for c in self.options.codes()],
+        )
+
+
+def deidentify(data: bytes, key: bytes, *, default_issuer: str = "") -> DeidResult:
+    """De-identify one instance with the default options and policy (see :class:`Engine`)."""
+    return Engine(key).deidentify(data, default_issuer=default_issuer)

@@ -6,8 +6,8 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from secondread_deidentify.engine import DeidResult, deidentify
-from secondread_deidentify.scrub import scrub_text
+from secondread_deidentify.engine import DeidResult, Engine
+from secondread_deidentify.scrub import KnownIdentifiers, Scrubber
 from secondread_deidentify.settings import DeidentifySettings
 from secondread_deidentify.vault import Vault
 from secondread_shared.events import (
@@ -18,6 +18,7 @@ from secondread_shared.events import (
     Event,
     ObjectRef,
     QuarantinedInstance,
+    Role,
 )
 from secondread_shared.logging import get_logger
 from secondread_shared.orthanc import OrthancClient
@@ -26,6 +27,9 @@ from secondread_shared.storage import ObjectStore
 log = get_logger(__name__)
 
 Publish = Callable[[Event], Awaitable[None]]
+
+# Jurisdictions that write an ambiguous nn/nn/yyyy month first; everywhere else, day first.
+MONTH_FIRST_JURISDICTIONS = frozenset({"US", "PH", "FM", "PW", "MH"})
 
 
 @dataclass
@@ -36,29 +40,48 @@ class DeidentifyDeps:
     orthanc: OrthancClient
     vault: Vault
     publish: Publish
+    engine: Engine | None = None
+
+    def get_engine(self) -> Engine:
+        if self.engine is None:
+            self.engine = Engine(self.key)
+        return self.engine
+
+
+def intake_identifiers(event: CaseReceived) -> KnownIdentifiers:
+    """Identifiers the intake itself names (contacts), to scrub with the header ones."""
+    emails = [str(event.referring_physician.email)]
+    if event.patient_email:
+        emails.append(str(event.patient_email))
+    return KnownIdentifiers(names=(event.referring_physician.name,), emails=tuple(emails))
 
 
 async def case_received(event: CaseReceived, deps: DeidentifyDeps) -> None:
-    """De-identify every instance, archive the safe ones, then announce the case.
+    """De-identify every instance (current study and priors), archive the safe ones, keep the
+    identities in the vault, then announce the case with its scrubbed intake text.
 
-    Re-running on a redelivered event writes the same objects again (deterministic UIDs and
-    keys), so the handler is idempotent.
+    ``CaseDeidentified`` is published only after every safe instance is in Orthanc and the
+    clear bucket and every quarantined one in the quarantine bucket. Re-running on a redelivered
+    event writes the same objects again (deterministic UIDs and keys): the handler is
+    idempotent.
     """
     settings = deps.settings
-    results: list[DeidResult] = []
+    engine = deps.get_engine()
+    pairs: list[tuple[bytes, DeidResult]] = []
     for ref in event.instances:
         raw = await deps.store.get_verified(ref)
-        results.append(await asyncio.to_thread(deidentify, raw, deps.key))
+        result = await asyncio.to_thread(engine.deidentify, raw, default_issuer=event.hospital_id)
+        pairs.append((raw, result))
 
     quarantined: list[QuarantinedInstance] = []
     written: list[ObjectRef] = []
     orthanc_studies: set[str] = set()
-    for ref, result in zip(event.instances, results, strict=True):
+    for raw, result in pairs:
         if result.quarantine_reason:
             await deps.store.put(
                 settings.bucket_quarantine,
-                f"cases/{event.case_id}/{ref.sop_instance_uid}.dcm",
-                await deps.store.get_verified(ref),
+                f"cases/{event.case_id}/{result.sop_instance_uid}.dcm",
+                raw,
                 content_type="application/dicom",
             )
             quarantined.append(
@@ -79,13 +102,26 @@ async def case_received(event: CaseReceived, deps: DeidentifyDeps) -> None:
             )
         )
 
-    identifiers: list[str] = [event.referring_physician.name]
-    if event.patient_email:
-        identifiers.append(str(event.patient_email))
-    for result in results:
-        await deps.vault.record(event.case_id, result.pseudonym, result.identity)
-        identifiers.extend(result.identity.identifiers())
-    pseudonyms = sorted({r.pseudonym for r in results})
+    results = [r for _, r in pairs]
+    by_patient: dict[str, list[DeidResult]] = {}
+    for r in results:
+        by_patient.setdefault(r.pseudonym, []).append(r)
+    known = intake_identifiers(event)
+    for pseudonym, rs in by_patient.items():
+        studies = {r.original_study_instance_uid: r.study_instance_uid for r in rs}
+        await deps.vault.record(event.case_id, pseudonym, rs[0].identity, studies)
+        for r in rs:
+            known = known.merged(r.identity.known())
+
+    current = [
+        r for ref, r in zip(event.instances, results, strict=True) if ref.role == Role.CURRENT
+    ]
+    primary = (current or results)[0]
+    scrubber = Scrubber(
+        known,
+        shift_days=primary.date_shift_days,
+        dayfirst=event.jurisdiction.upper() not in MONTH_FIRST_JURISDICTIONS,
+    )
 
     if not written:
         await deps.publish(
@@ -101,28 +137,34 @@ async def case_received(event: CaseReceived, deps: DeidentifyDeps) -> None:
         log.warning("case_quarantined", quarantined=len(quarantined))
         return
 
-    flags = ["quarantined_instances"] if quarantined else []
-    if len(pseudonyms) > 1:
+    flags = ["quarantined_instances", "review:quarantine"] if quarantined else []
+    if len(by_patient) > 1:
         flags.append("multiple_patients")
+    written_results = [r for r in results if not r.quarantine_reason]
+    prior_studies = {
+        r.study_instance_uid
+        for ref, r in zip(event.instances, results, strict=True)
+        if ref.role == Role.PRIOR and not r.quarantine_reason
+    }
     out = CaseDeidentified(
         case_id=event.case_id,
         producer="deidentify",
         causation_id=event.event_id,
-        patient_pseudonym=pseudonyms[0],
+        patient_pseudonym=primary.pseudonym,
         hospital_id=event.hospital_id,
         urgency=event.urgency,
         jurisdiction=event.jurisdiction,
-        clinical_question=scrub_text(event.clinical_question, identifiers),
-        original_report=scrub_text(event.original_report, identifiers),
-        study_instance_uids=sorted(
-            {r.study_instance_uid for r in results if not r.quarantine_reason}
-        ),
+        clinical_question=scrubber.scrub(event.clinical_question),
+        original_report=scrubber.scrub(event.original_report),
+        study_instance_uids=sorted({r.study_instance_uid for r in written_results}),
+        prior_study_instance_uids=sorted(prior_studies),
         orthanc_study_ids=sorted(orthanc_studies),
-        modalities=sorted({r.modality for r in results if r.modality}),
-        body_parts=sorted({r.body_part for r in results if r.body_part}),
+        modalities=sorted({r.modality for r in written_results if r.modality}),
+        body_parts=sorted({r.body_part for r in written_results if r.body_part}),
         instances=written,
         quarantined=quarantined,
         flags=flags,
+        deidentification_method=primary.options,
     )
     await deps.publish(out)
     await deps.publish(
@@ -131,7 +173,7 @@ async def case_received(event: CaseReceived, deps: DeidentifyDeps) -> None:
             producer="deidentify",
             causation_id=out.event_id,
             state=CaseState.DEIDENTIFIED,
-            detail=f"{len(written)} instances archived, {len(quarantined)} quarantined",
+            detail=f"{len(written)} instances archived, {len(quarantined)} quarantined for review",
         )
     )
     await deps.vault.mark_processed(event.case_id, event.event_id)

@@ -1,38 +1,273 @@
-"""Scrub the free text of an intake (clinical question, original report) of known identifiers."""
+"""Scrub free text of the identifiers that are known for a patient.
+
+Used for the free text of the intake (clinical question, original report) and, under the Clean
+Descriptors Option (DICOM PS3.15 E.3.5), for descriptors in the headers. Every identifier known
+from the headers and the intake is replaced by a placeholder:
+
+- person names in any order and case, and each of their parts;
+- patient ids (MRN and others), accession numbers;
+- the birth date, in any of the usual written forms;
+- every other date, shifted by the patient's offset exactly as the image dates are (PS3.15
+  E.3.6); without an offset, replaced;
+- known phone numbers whatever their separators, and anything that looks like a phone number;
+- known addresses, whole or by line;
+- e-mail addresses, and anything labelled as an MRN.
+"""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+from typing import Final
 
-PLACEHOLDER = "[REDACTED]"
+from secondread_deidentify.dates import parse_da, shift_date
+
+NAME: Final = "[NAME]"
+ID: Final = "[ID]"
+DOB: Final = "[BIRTHDATE]"
+DATE: Final = "[DATE]"
+PHONE: Final = "[PHONE]"
+ADDRESS: Final = "[ADDRESS]"
+EMAIL: Final = "[EMAIL]"
+PLACEHOLDERS: Final = (NAME, ID, DOB, DATE, PHONE, ADDRESS, EMAIL)
+
+# Titles and particles that are not identifying on their own.
+_NOT_A_NAME: Final = frozenset(
+    {"dr", "mr", "mrs", "ms", "miss", "prof", "md", "phd", "jr", "sr", "ii", "iii", "de", "la"}
+)
+_MONTHS: Final = (
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+)
+_MONTH_RE: Final = (
+    r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"
+    r"|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)"
+)
+_DATE_RE: Final = re.compile(
+    r"(?<![\w/.-])(?:"
+    r"(?P<iy>\d{4})(?P<isep>[-/.])(?P<im>\d{1,2})(?P=isep)(?P<id>\d{1,2})"
+    r"|(?P<a>\d{1,2})(?P<nsep>[-/.])(?P<b>\d{1,2})(?P=nsep)(?P<ny>\d{4})"
+    r"|(?P<compact>(?:19|20)\d{6})"
+    r"|(?P<wd>\d{1,2})(?:st|nd|rd|th)?\s+(?P<wm>" + _MONTH_RE + r")\.?,?\s+(?P<wy>\d{4})"
+    r"|(?P<mm>" + _MONTH_RE + r")\.?\s+(?P<md>\d{1,2})(?:st|nd|rd|th)?,?\s+(?P<my>\d{4})"
+    r")(?![\w/-])",
+    re.IGNORECASE,
+)
+_EMAIL_RE: Final = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+_MRN_RE: Final = re.compile(
+    r"\b(MRN|medical record(?: number)?)(\s*(?:no\.?|#|:)?\s*)([\w-]+)", re.I
+)
+_PHONE_RE: Final = re.compile(
+    r"(?<![\w.+-])(?:\+\d{1,3}[\s.-]?)?(?:\(\d{1,4}\)[\s.-]?|\d{1,4}[\s.-])?"
+    r"\d{3,4}[\s.-]?\d{3,4}(?![\w-])"
+)
+_MERGE_RE: Final = re.compile(r"\[NAME\](?:[\s,^]+\[NAME\])+")
 
 
-def _date_variants(value: str) -> set[str]:
-    """A DICOM DA ``YYYYMMDD`` as people write it: ISO, day-first and month-first."""
-    y, m, d = value[:4], value[4:6], value[6:8]
-    return {value, f"{y}-{m}-{d}", f"{d}/{m}/{y}", f"{m}/{d}/{y}", f"{d}.{m}.{y}", f"{y}/{m}/{d}"}
+def _month(name: str) -> int:
+    low = name.lower()[:3]
+    return next(i for i, m in enumerate(_MONTHS, 1) if m.startswith(low))
 
 
-def _variants(value: str) -> set[str]:
-    """A DICOM person name ``Family^Given`` also appears as "Given Family" and each part alone;
-    a DICOM date appears in the usual written forms."""
-    value = value.strip()
-    if re.fullmatch(r"\d{8}", value):
-        return _date_variants(value)
-    out = {value}
-    parts = [p for p in re.split(r"[\^\s,]+", value) if len(p) >= 2]
-    out.update(parts)
-    if len(parts) >= 2:
-        out.add(" ".join(reversed(parts[:2])))
-        out.add(" ".join(parts[:2]))
-    return {v for v in out if len(v) >= 2}
+def _date(y: str, m: str | int, d: str) -> date | None:
+    try:
+        return date(int(y), int(m), int(d))
+    except ValueError:
+        return None
 
 
-def scrub_text(text: str, identifiers: list[str]) -> str:
-    """Replace every known identifier in ``text`` (any case, names in any order)."""
-    terms: set[str] = set()
-    for ident in identifiers:
-        terms |= _variants(ident)
-    for term in sorted(terms, key=len, reverse=True):
-        text = re.sub(rf"(?<!\w){re.escape(term)}(?!\w)", PLACEHOLDER, text, flags=re.IGNORECASE)
-    return text
+@dataclass(frozen=True)
+class KnownIdentifiers:
+    """What the PHI zone knows about one patient (headers and intake). Never logged.
+
+    Parameters
+    ----------
+    names
+        Person names: DICOM PN (``Family^Given^Middle``) or written ("Given Family").
+    ids
+        Patient ids, other ids, accession numbers.
+    birth_date
+        DICOM DA of the birth date.
+    phones, addresses, emails, other
+        Further known identifiers; ``other`` is replaced as :data:`ID`.
+    """
+
+    names: tuple[str, ...] = ()
+    ids: tuple[str, ...] = ()
+    birth_date: str = ""
+    phones: tuple[str, ...] = ()
+    addresses: tuple[str, ...] = ()
+    emails: tuple[str, ...] = ()
+    other: tuple[str, ...] = ()
+
+    def merged(self, more: KnownIdentifiers) -> KnownIdentifiers:
+        """Both sets together (the first non-empty birth date wins)."""
+        return KnownIdentifiers(
+            names=_unique(self.names + more.names),
+            ids=_unique(self.ids + more.ids),
+            birth_date=self.birth_date or more.birth_date,
+            phones=_unique(self.phones + more.phones),
+            addresses=_unique(self.addresses + more.addresses),
+            emails=_unique(self.emails + more.emails),
+            other=_unique(self.other + more.other),
+        )
+
+    def values(self) -> list[str]:
+        """Every non-empty known value."""
+        vals = [*self.names, *self.ids, self.birth_date, *self.phones, *self.addresses]
+        return [v for v in (*vals, *self.emails, *self.other) if v and v.strip()]
+
+
+def _unique(values: Iterable[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(v.strip() for v in values if v and v.strip()))
+
+
+def name_parts(name: str) -> list[str]:
+    """The identifying parts of a person name (PN components or words), titles left out."""
+    parts = [p for p in re.split(r"[\^=\s,.]+", name) if p]
+    return [p for p in parts if len(p) >= 2 and p.lower() not in _NOT_A_NAME]
+
+
+def _alternation(terms: Iterable[str]) -> str:
+    ordered = sorted({t for t in terms if t}, key=len, reverse=True)
+    return "|".join(re.escape(t) for t in ordered)
+
+
+def _digits_pattern(phone: str) -> str | None:
+    digits = re.sub(r"\D", "", phone)
+    if len(digits) < 5:
+        return None
+    return r"\+?" + r"[\s().-]*".join(digits)
+
+
+class Scrubber:
+    """Replaces the known identifiers of one patient in free text.
+
+    Parameters
+    ----------
+    known
+        The identifiers to replace.
+    shift_days
+        The patient's date shift (PS3.15 E.3.6); ``None`` replaces every date with
+        :data:`DATE`.
+    dayfirst
+        How to read an ambiguous ``nn/nn/yyyy`` (``03/04/2026``): day first (Europe) or month
+        first (US). Unambiguous dates are read as written.
+    """
+
+    def __init__(
+        self, known: KnownIdentifiers, *, shift_days: int | None, dayfirst: bool = False
+    ) -> None:
+        self.shift_days = shift_days
+        self.dayfirst = dayfirst
+        self.birth = parse_da(known.birth_date) if known.birth_date else None
+        self._emails = self._compile(known.emails, word=False)
+        self._ids = self._compile((*known.ids, *known.other), word=True)
+        lines: list[str] = []
+        for addr in known.addresses:
+            lines.append(addr)
+            lines.extend(p for p in re.split(r"[\^,\n;]+", addr) if len(p.strip()) >= 4)
+        self._addresses = self._compile([p.strip() for p in lines], word=True)
+        phone_parts = [p for p in (_digits_pattern(x) for x in known.phones) if p]
+        self._phones = (
+            re.compile(r"(?<![\w])(?:" + "|".join(phone_parts) + r")(?!\d)")
+            if phone_parts
+            else None
+        )
+        parts: list[str] = []
+        for name in known.names:
+            parts.extend(name_parts(name))
+        self._names = self._compile(parts, word=True)
+
+    @staticmethod
+    def _compile(terms: Iterable[str], *, word: bool) -> re.Pattern[str] | None:
+        alt = _alternation(terms)
+        if not alt:
+            return None
+        if word:
+            return re.compile(rf"(?<!\w)(?:{alt})(?!\w)", re.IGNORECASE)
+        return re.compile(alt, re.IGNORECASE)
+
+    def _date_repl(self, m: re.Match[str]) -> str:
+        g = m.groupdict()
+        found: date | None
+        render: str
+        if g["iy"]:
+            found = _date(g["iy"], g["im"], g["id"])
+            sep = g["isep"]
+            render = f"%Y{sep}%m{sep}%d"
+        elif g["ny"]:
+            a, b, sep = int(g["a"]), int(g["b"]), g["nsep"]
+            dayfirst = a > 12 or (b <= 12 and self.dayfirst)
+            day, month = (a, b) if dayfirst else (b, a)
+            found = _date(g["ny"], month, str(day))
+            render = f"%d{sep}%m{sep}%Y" if dayfirst else f"%m{sep}%d{sep}%Y"
+        elif g["compact"]:
+            found = parse_da(g["compact"])
+            render = "%Y%m%d"
+        elif g["wy"]:
+            found = _date(g["wy"], _month(g["wm"]), g["wd"])
+            render = "%d %B %Y"
+        else:
+            found = _date(g["my"], _month(g["mm"]), g["md"])
+            render = "%B %d, %Y"
+        if found is None:
+            return m.group(0)
+        if self.birth is not None and found == self.birth:
+            return DOB
+        if self.shift_days is None:
+            return DATE
+        return shift_date(found, self.shift_days).strftime(render)
+
+    @staticmethod
+    def _phone_repl(m: re.Match[str]) -> str:
+        text = m.group(0)
+        digits = sum(c.isdigit() for c in text)
+        if digits < 7 or digits > 15:
+            return text
+        if text.isdigit() and parse_da(text) is not None:
+            return text  # a (shifted) compact date
+        return PHONE if re.search(r"[\s().+-]", text) else ID
+
+    def scrub(self, text: str) -> str:
+        """``text`` with every known identifier replaced by its placeholder."""
+        if not text:
+            return text
+        if self._emails is not None:
+            text = self._emails.sub(EMAIL, text)
+        text = _EMAIL_RE.sub(EMAIL, text)
+        if self._ids is not None:
+            text = self._ids.sub(ID, text)
+        text = _MRN_RE.sub(lambda m: m.group(1) + m.group(2) + ID, text)
+        if self._addresses is not None:
+            text = self._addresses.sub(ADDRESS, text)
+        if self._phones is not None:
+            text = self._phones.sub(PHONE, text)
+        text = _DATE_RE.sub(self._date_repl, text)
+        text = _PHONE_RE.sub(self._phone_repl, text)
+        if self._names is not None:
+            text = _MERGE_RE.sub(NAME, self._names.sub(NAME, text))
+        return text
+
+
+def scrub_text(
+    text: str,
+    known: KnownIdentifiers,
+    *,
+    shift_days: int | None,
+    dayfirst: bool = False,
+) -> str:
+    """Replace every identifier of ``known`` in ``text`` (see :class:`Scrubber`)."""
+    return Scrubber(known, shift_days=shift_days, dayfirst=dayfirst).scrub(text)
