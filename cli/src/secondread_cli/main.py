@@ -84,6 +84,9 @@ def submit(
     urgent: Annotated[bool, typer.Option("--urgent")] = False,
     patient_email: Annotated[str | None, typer.Option("--patient-email")] = None,
     jurisdiction: Annotated[str, typer.Option("--jurisdiction")] = "US",
+    fetch_priors: Annotated[
+        bool, typer.Option("--fetch-priors", help="Let ingest fetch priors from the PACS")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON object")] = False,
     url: Annotated[str, typer.Option(envvar="SECONDREAD_INGEST_URL")] = INGEST_URL,
     api_key: Annotated[str, typer.Option(envvar="SECONDREAD_API_KEY")] = DEMO_API_KEY,
@@ -102,6 +105,7 @@ def submit(
         "patient_email": patient_email,
         "jurisdiction": jurisdiction,
         "consent": True,
+        "fetch_priors": fetch_priors,
     }
     with Progress(
         TextColumn("{task.description}"),

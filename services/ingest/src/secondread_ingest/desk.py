@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -109,6 +110,8 @@ class CaseDesk:
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._priors: dict[str, asyncio.Task[None]] = {}
+        self._last_receive = 0.0
+        """``time.monotonic()`` of the last spooled C-STORE (written by SCP threads)."""
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -149,6 +152,7 @@ class CaseDesk:
         except SpoolError as exc:
             log.error("spool_write_failed", error=str(exc))
             return StoreOutcome(OUT_OF_RESOURCES, "cannot store now, retry later")
+        self._last_receive = time.monotonic()
         loop = self._loop
         if loop is None:  # pragma: no cover - the SCP starts after the desk
             return StoreOutcome(OUT_OF_RESOURCES, "not ready")
@@ -185,10 +189,22 @@ class CaseDesk:
     async def _spool_worker(self) -> None:
         while True:
             entry = await self._queue.get()
+            # Receiving comes first: while a feed is streaming, storing competes with it for the
+            # CPU (and the GIL), so the spool is drained in its pauses, or once it holds
+            # ``spool_high_water`` entries. Acknowledged instances are durable in the spool.
+            await self._yield_to_receiving()
             try:
                 await self._move(entry)
             finally:
                 self._pending[entry.hospital_id] -= 1
+
+    async def _yield_to_receiving(self) -> None:
+        # A time-based wait: the SCP threads only stamp ``_last_receive`` (no loop wake-ups).
+        while True:
+            busy = time.monotonic() - self._last_receive < self.settings.spool_yield_s
+            if not busy or self.backlog() >= self.settings.spool_high_water:
+                return
+            await asyncio.sleep(self.settings.spool_yield_s / 2)
 
     async def _move(self, entry: SpoolEntry) -> None:
         """Store one spooled instance; transient failures are retried until they pass."""

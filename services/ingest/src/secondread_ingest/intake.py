@@ -16,12 +16,16 @@ from typing import IO
 
 import pydicom
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
+from pydicom.dataelem import RawDataElement
 from pydicom.errors import InvalidDicomError
+from pydicom.tag import Tag
 
 from secondread_ingest.errors import InputRejected, ReportExtractionError
-from secondread_ingest.reports import extract_report_text
+from secondread_ingest.reports import extract_report_text, is_report_class
 from secondread_shared.events import Contact, Urgency
 
+_DEFER = 64 * 1024
+_PIXEL_DATA = Tag(0x7FE0, 0x0010)
 _UID = r"^[0-9]+(\.[0-9]+)*$"
 
 
@@ -77,20 +81,37 @@ def inspect_instance(data: bytes, name: str) -> InstanceInfo:
         ``not_dicom``, ``truncated``, ``missing_uid`` or ``meta_mismatch``, naming ``name``.
     """
     try:
-        ds = pydicom.dcmread(io.BytesIO(data), force=False)
+        # Values above _DEFER bytes (pixel data) are not copied; their bounds are checked below.
+        ds = pydicom.dcmread(io.BytesIO(data), force=False, defer_size=_DEFER)
     except InvalidDicomError as exc:
         raise InputRejected("not_dicom", f"{name}: not a DICOM Part 10 file") from exc
     except (EOFError, OSError, ValueError, struct.error) as exc:
         raise InputRejected("truncated", f"{name}: truncated or unreadable DICOM") from exc
     try:
-        # Touch every element so a truncated value is found now, not downstream.
-        for _ in ds.iterall():
-            pass
-        short = "PixelData" in ds and len(ds.PixelData) < _expected_pixel_bytes(ds)
+        pixel_bytes = -1
+        for raw in list(ds.elements()):
+            if isinstance(raw, RawDataElement) and raw.value is None and raw.length:
+                # Deferred: the value must lie inside the bytes we have.
+                if raw.value_tell + raw.length > len(data):
+                    raise InputRejected("truncated", f"{name}: truncated or unreadable DICOM")
+                if raw.tag == _PIXEL_DATA:
+                    pixel_bytes = raw.length
+                continue
+            elem = ds[raw.tag]  # decode now so a broken value is found now, not downstream
+            if elem.tag == _PIXEL_DATA:
+                pixel_bytes = len(elem.value or b"")
+            elif elem.VR == "SQ":
+                for _ in elem.value:
+                    pass
+        short = pixel_bytes >= 0 and pixel_bytes < _expected_pixel_bytes(ds)
+    except InputRejected:
+        raise
     except Exception as exc:
         raise InputRejected("truncated", f"{name}: truncated or unreadable DICOM") from exc
     if short:
         raise InputRejected("truncated", f"{name}: pixel data shorter than its image size")
+    if is_report_class(str(ds.get("SOPClassUID", ""))):
+        ds = pydicom.dcmread(io.BytesIO(data), force=False)  # reports are small: read whole
     missing = [
         kw
         for kw in ("SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID", "SOPClassUID")

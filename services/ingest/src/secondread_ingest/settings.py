@@ -83,6 +83,10 @@ class IngestSettings(CommonSettings):
     """The C-STORE write-ahead spool; ``<stack_dir>/ingest/spool`` when unset."""
     spool_workers: int = 6
     """Parallel uploads from the spool to the object store."""
+    spool_yield_s: float = 0.3
+    """Spool workers wait until no C-STORE came for this long (receiving comes first)..."""
+    spool_high_water: int = 5000
+    """...unless the spool holds this many entries."""
     completion_poll_s: float = 0.5
 
     @property
