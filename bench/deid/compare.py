@@ -65,9 +65,14 @@ def main(src: str, work: str, key_file: str) -> None:
     print(f"corpus: {count} instances in {src}; {os.cpu_count()} CPUs")
     print(f"{'tool':<24}{'seconds':>10}{'written':>10}{'instances/s':>14}")
     summary = ""
+    for name in runs:
+        # dicom-anonymizer refuses (and exits 0) unless its output folder exists
+        (out / name.split()[0]).mkdir(parents=True, exist_ok=True)
     for name, cmd in runs.items():
         seconds, stdout = timed(cmd)
         written = files(out / name.split()[0])
+        if written != count:
+            sys.exit(f"{name} wrote {written} of {count} files: the comparison would be unfair")
         rates[name] = count / seconds
         print(f"{name:<24}{seconds:>10.2f}{written:>10}{rates[name]:>14.1f}")
         if name.startswith("secondread"):

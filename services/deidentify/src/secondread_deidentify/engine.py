@@ -27,7 +27,7 @@ import io
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any, Final
 
@@ -37,6 +37,7 @@ from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.errors import InvalidDicomError
 from pydicom.multival import MultiValue
+from pydicom.tag import BaseTag
 from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, UID
 
 from secondread_deidentify.dates import shift_da, shift_dt
@@ -116,6 +117,8 @@ DUMMY: Final[dict[str, Any]] = {
     "UR": "http://example.invalid/",
     "UT": "ANONYMIZED",
 }
+# PS3.5 Table 6.2-1: a cleaned value that grew past its VR's maximum length is cut.
+MAX_LENGTH: Final = {"SH": 16, "LO": 64, "ST": 1024, "LT": 10240, "PN": 64 * 5}
 _BINARY_VRS: Final = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "UN"})
 
 
@@ -260,6 +263,19 @@ def _strings(value: Any) -> list[str]:
     return [text] if text.strip() else []
 
 
+def _vr(ds: Dataset, tag: BaseTag) -> str:
+    """The VR of ``tag`` in ``ds`` without decoding the value (implicit VR: the dictionary's)."""
+    item = ds.get_item(tag)
+    vr = item.VR if item is not None else None
+    if vr and vr != "UN":
+        return str(vr)
+    # implicit VR, or a standard attribute sent as UN: decoded with its dictionary VR
+    try:
+        return str(dictionary_VR(tag)).split(" ")[0]
+    except KeyError:
+        return "UN"
+
+
 def read_identity(ds: Dataset, default_issuer: str = "") -> Identity:
     """Collect the identifying values of ``ds`` (top level and every sequence) for the vault
     and for scrubbing; nothing is changed."""
@@ -270,25 +286,27 @@ def read_identity(ds: Dataset, default_issuer: str = "") -> Identity:
     institutions: list[str] = []
 
     def visit(d: Dataset) -> None:
-        for elem in d:
-            kw = elem.keyword
-            if elem.VR == "SQ":
-                for item in elem.value:
+        # Only the elements that can hold an identity are decoded; the rest stay raw.
+        for tag in d.keys():
+            vr = _vr(d, tag)
+            kw = keyword_for_tag(tag)
+            if vr == "SQ":
+                for item in d[tag].value:
                     visit(item)
-            elif elem.VR == "PN" and kw != "PatientName":
-                names.extend(_strings(elem.value))
+            elif vr == "PN" and kw != "PatientName":
+                names.extend(_strings(d[tag].value))
             elif (kw == "PatientID" and d is not ds) or kw in (
                 "OtherPatientIDs",
                 "AdmissionID",
                 "MedicalRecordLocator",
             ):
-                ids.extend(_strings(elem.value))
+                ids.extend(_strings(d[tag].value))
             elif kw in ("PatientTelephoneNumbers", "ReferringPhysicianTelephoneNumbers"):
-                phones.extend(_strings(elem.value))
+                phones.extend(_strings(d[tag].value))
             elif kw in ("PatientAddress", "InstitutionAddress", "ReferringPhysicianAddress"):
-                addresses.extend(_strings(elem.value))
+                addresses.extend(_strings(d[tag].value))
             elif kw == "InstitutionName":
-                institutions.extend(_strings(elem.value))
+                institutions.extend(_strings(d[tag].value))
 
     visit(ds)
     issuer = str(ds.get("IssuerOfPatientID", "") or "").strip() or default_issuer
@@ -349,6 +367,10 @@ def _dummy(elem: DataElement, ctx: _Context) -> None:
         elem.value = 0
 
 
+def _clean(scrubber: Scrubber, limit: int | None, value: str) -> str:
+    return scrubber.scrub(value)[:limit]
+
+
 def _shift(elem: DataElement, ctx: _Context) -> None:
     if elem.VR == "DA":
         _map_values(elem, lambda v: shift_da(v, ctx.shift))
@@ -365,8 +387,7 @@ def _walk(ds: Dataset, ctx: _Context) -> None:
             # Information misplaced in the dataset (it is rebuilt from scratch).
             del ds[tag]
             continue
-        elem = ds[tag]
-        vr = elem.VR
+        vr = _vr(ds, tag)
         op = profile.op(tag, vr)
         if op is None:  # not in Table E.1-1: kept, with safeguards
             if vr == "SQ":
@@ -374,18 +395,20 @@ def _walk(ds: Dataset, ctx: _Context) -> None:
             elif vr == "PN":
                 op = Op.EMPTY
             elif vr == "UI":
-                op = Op.KEEP if elem.keyword in KEEP_UIDS else Op.REMAP
+                op = Op.KEEP if keyword_for_tag(tag) in KEEP_UIDS else Op.REMAP
             elif vr in ("DA", "DT") and profile.options.retain_longitudinal_modified_dates:
                 op = Op.SHIFT
             elif vr in TEXT_VRS:
                 op = Op.CLEAN
             else:
-                continue
+                continue  # kept as read, never decoded (pixel data included)
         if op is Op.KEEP:
             continue
         if op is Op.REMOVE:
             del ds[tag]
-        elif op is Op.RECURSE:
+            continue
+        elem = ds[tag]
+        if op is Op.RECURSE:
             if vr == "SQ":
                 for item in elem.value:
                     _walk(item, ctx)
@@ -408,7 +431,7 @@ def _walk(ds: Dataset, ctx: _Context) -> None:
                 for item in elem.value:
                     _walk(item, ctx)
             elif vr in TEXT_VRS or vr == "PN":
-                _map_values(elem, ctx.scrubber.scrub)
+                _map_values(elem, partial(_clean, ctx.scrubber, MAX_LENGTH.get(vr)))
             elif vr in ("DA", "DT"):
                 _shift(elem, ctx)
 
@@ -424,6 +447,80 @@ def _method_item(code: tuple[str, str]) -> Dataset:
 @lru_cache(maxsize=256)
 def _scrubber(known: KnownIdentifiers, shift: int | None) -> Scrubber:
     return Scrubber(known, shift_days=shift)
+
+
+_PIXEL_DATA: Final = 0x7FE00010
+_LONG_VRS: Final = frozenset({b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC"}) | {
+    b"UN",
+    b"UR",
+    b"UT",
+    b"UV",
+}
+
+
+@dataclass(frozen=True)
+class PixelTail:
+    """The Pixel Data element at the end of a file, left as bytes (never decoded or copied by
+    pydicom): ``data[start:]`` is the whole element, ``data[value_start:value_end]`` its
+    value."""
+
+    data: bytes
+    start: int
+    vr: str
+    value_start: int
+    value_end: int
+
+
+def find_pixel_tail(data: bytes, offset: int, ds: Dataset) -> PixelTail | None:
+    """Locate the Pixel Data element that starts at ``offset`` and ends the file.
+
+    Only for little-endian, non-deflated transfer syntaxes (PS3.5 7.1), a (7FE0,0010) element
+    that is the last element of the file (PS3.5 A.4 for encapsulated values: items up to the
+    Sequence Delimitation Item). Anything else returns ``None``: the caller then reads the whole
+    file with pydicom.
+    """
+    ts = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
+    if ts is None or not UID(ts).is_little_endian or UID(ts).is_deflated:
+        return None
+    if offset == len(data):
+        return PixelTail(data, offset, "", offset, offset)  # no pixel data at all
+    if len(data) < offset + 8 or int.from_bytes(data[offset : offset + 4], "little") != (
+        (0x7FE0) | (0x0010 << 16)
+    ):
+        return None
+    if UID(ts).is_implicit_VR:
+        length = int.from_bytes(data[offset + 4 : offset + 8], "little")
+        value_start = offset + 8
+        vr = "OB" if int(ds.get("BitsAllocated", 16) or 16) <= 8 else "OW"
+    else:
+        raw_vr = data[offset + 4 : offset + 6]
+        vr = raw_vr.decode("ascii", "replace")
+        if raw_vr in _LONG_VRS:
+            length = int.from_bytes(data[offset + 8 : offset + 12], "little")
+            value_start = offset + 12
+        else:
+            length = int.from_bytes(data[offset + 6 : offset + 8], "little")
+            value_start = offset + 8
+    if length != 0xFFFFFFFF:
+        end = value_start + length
+    else:  # encapsulated: Item (FFFE,E000) ... Sequence Delimitation Item (FFFE,E0DD)
+        pos, end = value_start, -1
+        while pos + 8 <= len(data):
+            group = int.from_bytes(data[pos : pos + 2], "little")
+            elem = int.from_bytes(data[pos + 2 : pos + 4], "little")
+            item_len = int.from_bytes(data[pos + 4 : pos + 8], "little")
+            if group != 0xFFFE:
+                return None
+            if elem == 0xE0DD:
+                end = pos + 8
+                break
+            if elem != 0xE000 or item_len == 0xFFFFFFFF:
+                return None
+            pos += 8 + item_len
+    if end != len(data):
+        return None  # something follows the pixel data: take the full path
+    value_end = end if length != 0xFFFFFFFF else end - 8  # without the delimitation item
+    return PixelTail(data, offset, vr, value_start, value_end)
 
 
 class Engine:
@@ -468,19 +565,30 @@ class Engine:
         InvalidInstanceError
             When ``data`` is not a DICOM instance with a SOP Instance UID.
         """
+        if isinstance(data, Path):
+            data = data.read_bytes()
+        buf = io.BytesIO(data)
         try:
-            source: Any = data if isinstance(data, Path) else io.BytesIO(data)
-            ds = pydicom.dcmread(source)
-        except (InvalidDicomError, EOFError, ValueError, OSError) as exc:
+            ds = pydicom.dcmread(buf, stop_before_pixels=True)
+            tail = find_pixel_tail(data, buf.tell(), ds)
+            if tail is None:
+                ds = pydicom.dcmread(io.BytesIO(data))
+        except (InvalidDicomError, EOFError, ValueError, OSError, KeyError) as exc:
             raise InvalidInstanceError(
                 f"not a DICOM Part 10 instance: {type(exc).__name__}"
             ) from exc
         if "SOPInstanceUID" not in ds or "SOPClassUID" not in ds:
             raise InvalidInstanceError("the instance has no SOPInstanceUID or SOPClassUID")
-        return self.deidentify_dataset(ds, default_issuer=default_issuer)
+        return self.deidentify_dataset(ds, default_issuer=default_issuer, tail=tail)
 
-    def deidentify_dataset(self, ds: Dataset, *, default_issuer: str = "") -> DeidResult:
-        """De-identify ``ds`` in place and serialise it (see :meth:`deidentify`)."""
+    def deidentify_dataset(
+        self, ds: Dataset, *, default_issuer: str = "", tail: PixelTail | None = None
+    ) -> DeidResult:
+        """De-identify ``ds`` in place and serialise it (see :meth:`deidentify`).
+
+        With ``tail``, ``ds`` was read without its Pixel Data, which is appended to the
+        serialised header byte for byte (the pixel data is never decoded, so never changed).
+        """
         identity = read_identity(ds, default_issuer)
         pseudonym = patient_pseudonym(self.key, identity.issuer, identity.patient_id)
         shift = date_shift_days(self.key, pseudonym)
@@ -508,9 +616,18 @@ class Engine:
         meta.ImplementationVersionName = "SECONDREAD_DEID"
         ds.file_meta = meta
 
+        if tail is not None and tail.value_end > tail.value_start:
+            # The rules see the pixel data too (a pixel-text detector is one more rule).
+            ds.add_new(_PIXEL_DATA, tail.vr, tail.data[tail.value_start : tail.value_end])
         reason = quarantine_reason(ds, self.rules)
         out = io.BytesIO()
-        ds.save_as(out, enforce_file_format=True)
+        if tail is not None:
+            if _PIXEL_DATA in ds:
+                del ds[_PIXEL_DATA]
+            ds.save_as(out, enforce_file_format=True)
+            out.write(memoryview(tail.data)[tail.start :])
+        else:
+            ds.save_as(out, enforce_file_format=True)
         return DeidResult(
             data=out.getvalue(),
             pseudonym=pseudonym,
