@@ -196,3 +196,54 @@ def test_bad_input_is_a_named_error(data: bytes) -> None:
 def test_an_empty_key_is_refused() -> None:
     with pytest.raises(ValueError):
         Engine(b"")
+
+
+def _resave(data: bytes, **kw: object) -> bytes:
+    ds = read(data)
+    for k, v in kw.items():
+        setattr(ds, k, v)
+    out = io.BytesIO()
+    ds.save_as(out, enforce_file_format=True)
+    return out.getvalue()
+
+
+def test_implicit_vr_encapsulated_and_trailing_elements_keep_pixels_and_lose_phi() -> None:
+    from pydicom.encaps import encapsulate
+    from pydicom.uid import ImplicitVRLittleEndian, JPEGBaseline8Bit
+
+    from secondread_deidentify.engine import find_pixel_tail
+
+    patient = Patient()
+    base = planted_instance(patient, size=16).data
+    implicit = read(base)
+    implicit.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian
+    buf = io.BytesIO()
+    implicit.save_as(buf, enforce_file_format=True)
+
+    encaps = read(base)
+    encaps.file_meta.TransferSyntaxUID = JPEGBaseline8Bit  # frames are opaque bytes here
+    encaps.PixelData = encapsulate([b"\xff\xd8frame-one\xff\xd9", b"\xff\xd8frame-two\xff\xd9"])
+    encaps["PixelData"].VR = "OB"
+    ebuf = io.BytesIO()
+    encaps.save_as(ebuf, enforce_file_format=True)
+
+    trailing = read(base)
+    trailing.DataSetTrailingPadding = b"\0" * 8
+    tbuf = io.BytesIO()
+    trailing.save_as(tbuf, enforce_file_format=True)
+
+    for data in (buf.getvalue(), ebuf.getvalue(), tbuf.getvalue()):
+        before = read(data)
+        result = Engine(KEY).deidentify(data)
+        after = read(result.data)
+        assert after.PixelData == before.PixelData
+        low = result.data.lower()
+        for value in planted_values(patient):
+            assert value.lower().encode() not in low, value
+    probe = io.BytesIO(tbuf.getvalue())
+    ds = pydicom.dcmread(probe, stop_before_pixels=True)
+    assert find_pixel_tail(tbuf.getvalue(), probe.tell(), ds) is None  # trailing: full path
+    probe = io.BytesIO(ebuf.getvalue())
+    ds = pydicom.dcmread(probe, stop_before_pixels=True)
+    tail = find_pixel_tail(ebuf.getvalue(), probe.tell(), ds)
+    assert tail is not None and tail.vr == "OB"
