@@ -16,7 +16,9 @@ announce, amend, park, or fetch priors (C-FIND/C-MOVE in a worker thread).
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -105,8 +107,11 @@ class CaseDesk:
         self.clock = clock
         self._loop: asyncio.AbstractEventLoop | None = None
         self._queue: asyncio.Queue[SpoolEntry] = asyncio.Queue()
+        self._incoming: collections.deque[SpoolEntry] = collections.deque()
+        """Spooled by SCP threads, picked up by :meth:`_pump` (no loop wake-up per C-STORE)."""
         self._pending: Counter[str] = Counter()
         """Spool entries not yet stored, per hospital (their cases are not decided meanwhile)."""
+        self._pending_lock = threading.Lock()
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._priors: dict[str, asyncio.Task[None]] = {}
@@ -123,6 +128,7 @@ class CaseDesk:
             self._enqueue(entry)
         for i in range(max(1, self.settings.spool_workers)):
             self._tasks.append(asyncio.create_task(self._spool_worker(), name=f"spool-{i}"))
+        self._tasks.append(asyncio.create_task(self._pump(), name="spool-pump"))
         self._tasks.append(asyncio.create_task(self._ticker(), name="completion"))
 
     async def stop(self) -> None:
@@ -134,7 +140,16 @@ class CaseDesk:
         self._tasks.clear()
 
     def backlog(self) -> int:
-        return sum(self._pending.values())
+        with self._pending_lock:
+            return sum(self._pending.values())
+
+    def _has_pending(self, hospital_id: str) -> bool:
+        with self._pending_lock:
+            return self._pending[hospital_id] > 0
+
+    def _count(self, hospital_id: str, delta: int) -> None:
+        with self._pending_lock:
+            self._pending[hospital_id] += delta
 
     # ------------------------------------------------------------------ DIMSE (threads)
 
@@ -153,10 +168,8 @@ class CaseDesk:
             log.error("spool_write_failed", error=str(exc))
             return StoreOutcome(OUT_OF_RESOURCES, "cannot store now, retry later")
         self._last_receive = time.monotonic()
-        loop = self._loop
-        if loop is None:  # pragma: no cover - the SCP starts after the desk
-            return StoreOutcome(OUT_OF_RESOURCES, "not ready")
-        asyncio.run_coroutine_threadsafe(self._enqueue_async(entry), loop)
+        self._count(entry.hospital_id, +1)
+        self._incoming.append(entry)  # deque.append is thread-safe
         return StoreOutcome(SUCCESS)
 
     def receive_dimse_stored(self, hospital_id: str, data: bytes) -> StoreOutcome:
@@ -179,12 +192,16 @@ class CaseDesk:
             return StoreOutcome(OUT_OF_RESOURCES, "cannot store now, retry later")
         return StoreOutcome(SUCCESS)
 
-    async def _enqueue_async(self, entry: SpoolEntry) -> None:
-        self._enqueue(entry)
-
     def _enqueue(self, entry: SpoolEntry) -> None:
-        self._pending[entry.hospital_id] += 1
+        self._count(entry.hospital_id, +1)
         self._queue.put_nowait(entry)
+
+    async def _pump(self) -> None:
+        """Move what the SCP threads spooled onto the workers' queue (already counted)."""
+        while True:
+            while self._incoming:
+                self._queue.put_nowait(self._incoming.popleft())
+            await asyncio.sleep(0.05)
 
     async def _spool_worker(self) -> None:
         while True:
@@ -196,7 +213,7 @@ class CaseDesk:
             try:
                 await self._move(entry)
             finally:
-                self._pending[entry.hospital_id] -= 1
+                self._count(entry.hospital_id, -1)
 
     async def _yield_to_receiving(self) -> None:
         # A time-based wait: the SCP threads only stamp ``_last_receive`` (no loop wake-ups).
@@ -316,7 +333,7 @@ class CaseDesk:
         """Apply the completion rules to every open case once."""
         now = self.clock()
         for case in await self.repo.open_cases():
-            if self._pending[case.hospital_id] or case.case_id in self._priors:
+            if self._has_pending(case.hospital_id) or case.case_id in self._priors:
                 continue  # instances of this hospital are still on their way to storage
             cfg = self.settings.hospital(case.hospital_id)
             rules = Rules(

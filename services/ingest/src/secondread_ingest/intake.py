@@ -25,6 +25,7 @@ from secondread_ingest.reports import extract_report_text, is_report_class
 from secondread_shared.events import Contact, Urgency
 
 _DEFER = 64 * 1024
+_UNDEFINED = 0xFFFFFFFF
 _PIXEL_DATA = Tag(0x7FE0, 0x0010)
 _UID = r"^[0-9]+(\.[0-9]+)*$"
 
@@ -89,20 +90,22 @@ def inspect_instance(data: bytes, name: str) -> InstanceInfo:
         raise InputRejected("truncated", f"{name}: truncated or unreadable DICOM") from exc
     try:
         pixel_bytes = -1
-        for raw in list(ds.elements()):
-            if isinstance(raw, RawDataElement) and raw.value is None and raw.length:
+        # The reader has parsed every element header; values are checked against the bytes we
+        # have, not decoded (decoding every value cost more than the rest of a C-STORE).
+        for raw in ds.elements():
+            if not isinstance(raw, RawDataElement):
+                continue
+            if raw.value is None and raw.length:
                 # Deferred: the value must lie inside the bytes we have.
                 if raw.value_tell + raw.length > len(data):
                     raise InputRejected("truncated", f"{name}: truncated or unreadable DICOM")
-                if raw.tag == _PIXEL_DATA:
-                    pixel_bytes = raw.length
-                continue
-            elem = ds[raw.tag]  # decode now so a broken value is found now, not downstream
-            if elem.tag == _PIXEL_DATA:
-                pixel_bytes = len(elem.value or b"")
-            elif elem.VR == "SQ":
-                for _ in elem.value:
-                    pass
+                length = raw.length
+            elif raw.length != _UNDEFINED and len(raw.value or b"") < raw.length:
+                raise InputRejected("truncated", f"{name}: truncated or unreadable DICOM")
+            else:
+                length = len(raw.value or b"")
+            if raw.tag == _PIXEL_DATA:
+                pixel_bytes = length
         short = pixel_bytes >= 0 and pixel_bytes < _expected_pixel_bytes(ds)
     except InputRejected:
         raise
