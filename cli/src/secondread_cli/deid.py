@@ -17,10 +17,6 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from secondread_deidentify import batch
-from secondread_deidentify.settings import DeidentifySettings
-from secondread_shared.secrets import MissingSecretError, load_key
-
 err = Console(stderr=True)
 
 
@@ -35,6 +31,9 @@ def _key(key_file: Path | None) -> bytes:
             err.print(f"[red]error:[/red] --key-file {key_file} is empty")
             raise typer.Exit(2)
         return key
+    from secondread_deidentify.settings import DeidentifySettings
+    from secondread_shared.secrets import MissingSecretError, load_key
+
     settings = DeidentifySettings()
     try:
         return load_key(
@@ -86,6 +85,8 @@ def deid(
 
         def on_file(done: int, total: int) -> None:
             progress.update(task, completed=done, total=total)
+
+        from secondread_deidentify import batch  # pydicom: loaded only when deid runs
 
         summary = batch.run(
             src, dst, key, workers=workers or None, default_issuer=issuer, on_file=on_file

@@ -13,11 +13,10 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 from rich.table import Table
 
-from secondread_cli import kafka_tools, stack
 from secondread_cli.deid import deid
-from secondread_cli.submit import SubmitError, submit_case
-from secondread_cli.traces import case_traces, services_in
-from secondread_shared import broker as dlq_headers
+
+# Commands import their heavy modules (Kafka, FastStream, OpenTelemetry, httpx) when they run,
+# so `secondread --help` and `secondread deid` start fast.
 
 app = typer.Typer(
     help="secondread: second-opinion radiology pipeline (local stack and tools).",
@@ -39,6 +38,8 @@ def up(
     timeout: Annotated[float, typer.Option(help="Seconds to wait for each component")] = 120.0,
 ) -> None:
     """Start the local stack and the five services (idempotent)."""
+    from secondread_cli import stack
+
     try:
         stack.up(components or None, timeout=timeout)
     except stack.StackError as exc:
@@ -52,12 +53,16 @@ def down(
     components: Annotated[list[str] | None, typer.Argument(help="Only these components")] = None,
 ) -> None:
     """Stop what ``up`` started; data is kept."""
+    from secondread_cli import stack
+
     stack.down(components or None)
 
 
 @app.command()
 def status() -> None:
     """Show each component: pid, health, address and log file."""
+    from secondread_cli import stack
+
     table = Table("component", "pid", "healthy", "address", "log")
     rows = stack.status()
     for s in rows:
@@ -92,6 +97,8 @@ def submit(
     api_key: Annotated[str, typer.Option(envvar="SECONDREAD_API_KEY")] = DEMO_API_KEY,
 ) -> None:
     """Submit a case from a folder through ingest's HTTP API (the demo hospital by default)."""
+    from secondread_cli.submit import SubmitError, submit_case
+
     try:
         report = report_file.read_text()
     except OSError as exc:
@@ -149,6 +156,8 @@ def trace(
     url: Annotated[str, typer.Option(envvar="SECONDREAD_JAEGER_URL")] = JAEGER_URL,
 ) -> None:
     """Show the traces of a case: each trace, its services and span count."""
+    from secondread_cli.traces import case_traces, services_in
+
     traces = case_traces(url, case_id)
     if not traces:
         err.print(f"no trace found for case {case_id}")
@@ -167,6 +176,8 @@ KafkaOpt = Annotated[str, typer.Option("--bootstrap", envvar="SECONDREAD_KAFKA_B
 @app.command()
 def cases(bootstrap: KafkaOpt = KAFKA) -> None:
     """List every case with its latest state (from secondread.case.status.v1)."""
+    from secondread_cli import kafka_tools
+
     states = asyncio.run(kafka_tools.case_states(bootstrap))
     table = Table("case id", "state", "by", "at", "detail")
     for case_id, ev in sorted(states.items(), key=lambda kv: kv[1].get("occurred_at", "")):
@@ -184,6 +195,8 @@ def cases(bootstrap: KafkaOpt = KAFKA) -> None:
 @app.command()
 def events(case_id: str, bootstrap: KafkaOpt = KAFKA) -> None:
     """Show every status change of one case, oldest first."""
+    from secondread_cli import kafka_tools
+
     evs = asyncio.run(kafka_tools.status_events(bootstrap, case_id))
     if not evs:
         err.print(f"no status events for case {case_id}")
@@ -204,6 +217,9 @@ def dlq_list(
     bootstrap: KafkaOpt = KAFKA,
 ) -> None:
     """List dead letters: where they came from and why."""
+    from secondread_cli import kafka_tools
+    from secondread_shared import broker as dlq_headers
+
     letters = asyncio.run(kafka_tools.dead_letters(bootstrap, topic))
     table = Table("dlq topic", "partition:offset", "case id", "service", "attempts", "reason")
     for rec in letters:
@@ -228,6 +244,8 @@ def dlq_replay(
     bootstrap: KafkaOpt = KAFKA,
 ) -> None:
     """Publish dead letters again on their source topic (handlers are idempotent)."""
+    from secondread_cli import kafka_tools
+
     letters = asyncio.run(kafka_tools.dead_letters(bootstrap, topic))
     chosen = [
         r
