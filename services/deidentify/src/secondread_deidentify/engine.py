@@ -60,6 +60,7 @@ from secondread_deidentify.tables import (
     ProfileTable,
     load_table,
 )
+from secondread_deidentify.writer import element_bytes, part10_bytes
 
 
 class Op(Enum):
@@ -450,6 +451,7 @@ def _scrubber(known: KnownIdentifiers, shift: int | None) -> Scrubber:
 
 
 _PIXEL_DATA: Final = 0x7FE00010
+_METHOD_CODE_SEQUENCE: Final = 0x00120064  # DeidentificationMethodCodeSequence
 _LONG_VRS: Final = frozenset({b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC"}) | {
     b"UN",
     b"UR",
@@ -548,6 +550,11 @@ class Engine:
         self.options = options or DeidOptions()
         self.rules = tuple(rules)
         self.profile = build_profile(self.options)
+        # Constant for every instance: built and encoded once.
+        self._method_sequence = DataElement(
+            _METHOD_CODE_SEQUENCE, "SQ", [_method_item(c) for c in self.options.codes()]
+        )
+        self._method_bytes = element_bytes(self._method_sequence)
 
     def deidentify(self, data: bytes | Path, *, default_issuer: str = "") -> DeidResult:
         """De-identify one DICOM Part 10 instance.
@@ -606,7 +613,6 @@ class Engine:
         if self.options.retain_longitudinal_modified_dates:
             ds.LongitudinalTemporalInformationModified = "MODIFIED"
         ds.DeidentificationMethod = self.options.description(self.profile.table.edition)
-        ds.DeidentificationMethodCodeSequence = [_method_item(c) for c in self.options.codes()]
 
         meta = FileMetaDataset()
         meta.MediaStorageSOPClassUID = ds.SOPClassUID
@@ -620,16 +626,18 @@ class Engine:
             # The rules see the pixel data too (a pixel-text detector is one more rule).
             ds.add_new(_PIXEL_DATA, tail.vr, tail.data[tail.value_start : tail.value_end])
         reason = quarantine_reason(ds, self.rules)
-        out = io.BytesIO()
+        if tail is not None and _PIXEL_DATA in ds:
+            del ds[_PIXEL_DATA]
+        data = part10_bytes(ds, {_METHOD_CODE_SEQUENCE: self._method_bytes})
+        if data is None:  # pydicom writes what the fast writer declines (same bytes)
+            ds.DeidentificationMethodCodeSequence = [_method_item(c) for c in self.options.codes()]
+            out = io.BytesIO()
+            ds.save_as(out, enforce_file_format=True)
+            data = out.getvalue()
         if tail is not None:
-            if _PIXEL_DATA in ds:
-                del ds[_PIXEL_DATA]
-            ds.save_as(out, enforce_file_format=True)
-            out.write(memoryview(tail.data)[tail.start :])
-        else:
-            ds.save_as(out, enforce_file_format=True)
+            data += memoryview(tail.data)[tail.start :]
         return DeidResult(
-            data=out.getvalue(),
+            data=data,
             pseudonym=pseudonym,
             identity=identity,
             study_instance_uid=str(ds.get("StudyInstanceUID", "")),

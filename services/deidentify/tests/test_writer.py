@@ -1,0 +1,53 @@
+"""The fast Part 10 writer produces exactly pydicom's bytes, or declines."""
+
+import io
+
+import pydicom
+import pytest
+from pydicom.dataset import Dataset
+
+import secondread_deidentify.engine as engine_module
+from secondread_deidentify.engine import Engine
+from secondread_deidentify.writer import part10_bytes
+from tests.deid_corpus import planted_instance
+from tests.synthetic import Patient, ct_study
+
+KEY = b"writer-test-key-0123456789abcdef"
+
+
+def _pydicom_bytes(ds: Dataset) -> bytes:
+    out = io.BytesIO()
+    ds.save_as(out, enforce_file_format=True)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("source", ["ct", "planted"])
+def test_fast_writer_gives_the_same_bytes_as_pydicom(
+    source: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = ct_study(Patient(), count=1)[0] if source == "ct" else planted_instance(Patient()).data
+    calls: list[bool] = []
+
+    def spy(ds: Dataset, extra: dict[int, bytes] | None = None) -> bytes | None:
+        fast = part10_bytes(ds, extra)
+        calls.append(fast is not None)
+        return fast
+
+    monkeypatch.setattr(engine_module, "part10_bytes", spy)
+    fast = Engine(KEY).deidentify(data).data
+    monkeypatch.setattr(engine_module, "part10_bytes", lambda ds, extra=None: None)
+    slow = Engine(KEY).deidentify(data).data
+    assert calls == [True]
+    assert fast == slow
+    assert pydicom.dcmread(io.BytesIO(fast)).DeidentificationMethodCodeSequence[0].CodeValue
+
+
+def test_declines_implicit_vr_and_changed_character_set() -> None:
+    ds = pydicom.dcmread(io.BytesIO(ct_study(Patient(), count=1)[0]))
+    ds.SpecificCharacterSet = "ISO_IR 192"
+    assert part10_bytes(ds) is None
+    buf = io.BytesIO()
+    ds = pydicom.dcmread(io.BytesIO(ct_study(Patient(), count=1)[0]))
+    ds.file_meta.TransferSyntaxUID = pydicom.uid.ImplicitVRLittleEndian
+    ds.save_as(buf, enforce_file_format=True)
+    assert part10_bytes(pydicom.dcmread(io.BytesIO(buf.getvalue()))) is None
