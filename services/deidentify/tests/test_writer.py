@@ -21,11 +21,26 @@ def _pydicom_bytes(ds: Dataset) -> bytes:
     return out.getvalue()
 
 
-@pytest.mark.parametrize("source", ["ct", "planted"])
+def _utf8_instance() -> bytes:
+    ds = pydicom.dcmread(io.BytesIO(ct_study(Patient(), count=1)[0]))
+    ds.SpecificCharacterSet = "ISO_IR 192"
+    ds.PatientName = "Müller^Jürgen"
+    ds.StudyDescription = "Thorax ohne Kontrastmittel, Größe"
+    ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
+    buf = io.BytesIO()
+    ds.save_as(buf, enforce_file_format=True)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("source", ["ct", "planted", "utf8"])
 def test_fast_writer_gives_the_same_bytes_as_pydicom(
     source: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    data = ct_study(Patient(), count=1)[0] if source == "ct" else planted_instance(Patient()).data
+    data = {
+        "ct": lambda: ct_study(Patient(), count=1)[0],
+        "planted": lambda: planted_instance(Patient()).data,
+        "utf8": _utf8_instance,
+    }[source]()
     calls: list[bool] = []
 
     def spy(ds: Dataset, extra: dict[int, bytes] | None = None) -> bytes | None:

@@ -86,16 +86,6 @@ class Summary:
         }
 
 
-def is_dicom_file(path: Path) -> bool:
-    """Whether ``path`` starts like a DICOM Part 10 file (PS3.10 7.1)."""
-    try:
-        with path.open("rb") as fh:
-            head = fh.read(132)
-    except OSError:
-        return False
-    return len(head) == 132 and head[128:] == b"DICM"
-
-
 def source_files(src: Path, dst: Path) -> list[Path]:
     """Every regular file under ``src`` (any depth), except those under ``dst``."""
     dst = dst.resolve()
@@ -107,8 +97,14 @@ def source_files(src: Path, dst: Path) -> list[Path]:
     return out
 
 
+_MADE: set[Path] = set()
+"""Output folders this process already created (one mkdir per folder, not per file)."""
+
+
 def _write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.parent not in _MADE:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _MADE.add(path.parent)
     tmp = path.with_name(path.name + ".part")
     tmp.write_bytes(data)
     tmp.replace(path)
@@ -116,10 +112,16 @@ def _write(path: Path, data: bytes) -> None:
 
 def process_file(engine: Engine, path: Path, dst: Path, default_issuer: str = "") -> FileResult:
     """De-identify one file into ``dst``; never raises for a bad input file."""
-    if not is_dicom_file(path):
-        return FileResult(Outcome.SKIPPED, detail="not DICOM Part 10")
     try:
-        result = engine.deidentify(path, default_issuer=default_issuer)
+        with path.open("rb") as fh:
+            head = fh.read(132)
+            if len(head) < 132 or head[128:] != b"DICM":  # PS3.10 7.1 preamble and prefix
+                return FileResult(Outcome.SKIPPED, detail="not DICOM Part 10")
+            data = head + fh.read()
+    except OSError as exc:
+        return FileResult(Outcome.FAILED, detail=f"cannot read input: {exc.strerror}")
+    try:
+        result = engine.deidentify(data, default_issuer=default_issuer)
     except InvalidInstanceError as exc:
         return FileResult(Outcome.FAILED, detail=str(exc))
     except Exception as exc:  # a broken file must not stop the batch; it is counted

@@ -18,7 +18,9 @@ from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import write_data_element
+from pydicom.multival import MultiValue
 from pydicom.tag import Tag
+from pydicom.uid import UID
 
 # VRs whose explicit-VR header has 2 reserved bytes and a 32-bit length (PS3.5 Table 7.1-1).
 _LONG_VRS = frozenset(
@@ -33,6 +35,32 @@ def _header(tag: int, vr: str, length: int) -> bytes:
     if vr in _LONG_VRS:
         return struct.pack("<HH2sHI", tag >> 16, tag & 0xFFFF, vr.encode(), 0, length)
     return struct.pack("<HH2sH", tag >> 16, tag & 0xFFFF, vr.encode(), length)
+
+
+# String VRs whose value, when plain ASCII ``str``, encodes as the characters themselves (PS3.5
+# 6.2): the same bytes in every character set the standard allows, as pydicom writes them.
+_STRING_VRS = frozenset(
+    {"AE", "AS", "CS", "DA", "DT", "LO", "LT", "SH", "ST", "TM", "UC", "UI", "UR", "UT"}
+)
+
+
+_PLAIN = (str, UID)  # UID is a str without any encoding of its own
+
+
+def _string_value(elem: DataElement) -> bytes | None:
+    """The encoded value of a plain-ASCII string element, or ``None`` to let pydicom write it."""
+    value = elem.value
+    if value is None or value == "":
+        return b""
+    if type(value) in _PLAIN:
+        text = value
+    elif isinstance(value, MultiValue) and all(type(v) in _PLAIN for v in value):
+        text = "\\".join(value)
+    else:
+        return None
+    if not text.isascii():
+        return None
+    return _padded(text, b"\x00" if elem.VR == "UI" else b" ")
 
 
 def _padded(value: str, pad: bytes) -> bytes:
@@ -106,6 +134,12 @@ def dataset_bytes(ds: Dataset, extra: Mapping[int, bytes] | None = None) -> byte
             out += _header(tag, elem.VR, len(elem.value))
             out += elem.value
             continue
+        if isinstance(elem, DataElement) and elem.VR in _STRING_VRS:
+            value = _string_value(elem)
+            if value is not None:
+                out += _header(tag, elem.VR, len(value))
+                out += value
+                continue
         start = slow.tell()
         write_data_element(slow, elem, encodings)
         out += slow.getvalue()[start:]
