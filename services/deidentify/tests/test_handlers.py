@@ -7,9 +7,10 @@ from typing import Any
 
 import pydicom
 
-from secondread_deidentify.handlers import DeidentifyDeps, case_received
+from secondread_deidentify.handlers import DeidentifyDeps, case_amended, case_received
 from secondread_deidentify.settings import DeidentifySettings
 from secondread_shared.events import (
+    CaseAmended,
     CaseDeidentified,
     CaseReceived,
     CaseStatusChanged,
@@ -167,3 +168,33 @@ async def test_a_case_with_only_quarantined_instances_is_not_passed_on() -> None
     await case_received(event, deps)
     assert not [e for e in published if isinstance(e, CaseDeidentified)]
     assert [e.state for e in published if isinstance(e, CaseStatusChanged)] == ["quarantined"]
+
+
+async def test_a_late_instance_joins_the_archived_study_without_a_status_change() -> None:
+    patient = Patient()
+    store = FakeStore()
+    study = ct_study(patient, count=3, size=8, seed="cur")
+    event = make_case(store, [(d, Role.CURRENT) for d in study[:2]])
+    published: list[Event] = []
+    deps, vault = deps_for(store, published, store.log)
+    await case_received(event, deps)
+    archived = next(e for e in published if isinstance(e, CaseDeidentified))
+
+    late = make_case(store, [(study[2], Role.CURRENT)])
+    amended = CaseAmended(
+        case_id="case-1",
+        producer="ingest",
+        causation_id=event.event_id,
+        hospital_id=event.hospital_id,
+        instances=late.instances,
+    )
+    published.clear()
+    await case_amended(amended, deps)
+
+    assert published == []  # the case's state does not go back
+    orthanc = deps.orthanc
+    assert len(orthanc.stored) == 3  # type: ignore[attr-defined]
+    late_ds = pydicom.dcmread(io.BytesIO(orthanc.stored[-1]))  # type: ignore[attr-defined]
+    assert str(late_ds.StudyInstanceUID) == archived.study_instance_uids[0]
+    assert str(late_ds.PatientID) == archived.patient_pseudonym
+    assert ("case-1", archived.patient_pseudonym) in vault.records

@@ -11,7 +11,7 @@ from secondread_deidentify.vault import MIGRATIONS, Vault
 from secondread_shared import topics
 from secondread_shared.broker import publish_event, subscriber_options
 from secondread_shared.db import Database
-from secondread_shared.events import CaseReceived, Event
+from secondread_shared.events import CaseAmended, CaseReceived, Event
 from secondread_shared.orthanc import OrthancClient
 from secondread_shared.secrets import fernet_from_key, load_key
 from secondread_shared.service import build_runtime, create_http_app
@@ -57,6 +57,10 @@ def create_app(settings: DeidentifySettings | None = None) -> FastAPI:
     @broker.subscriber(topics.CASE_RECEIVED, **subscriber_options("deidentify"))
     async def on_case_received(event: CaseReceived) -> None:
         await handlers.case_received(event, deps)
+
+    @broker.subscriber(topics.CASE_AMENDED, **subscriber_options("deidentify"))
+    async def on_case_amended(event: CaseAmended) -> None:
+        await handlers.case_amended(event, deps)
 
     async def open_db() -> None:
         await db.open(MIGRATIONS)

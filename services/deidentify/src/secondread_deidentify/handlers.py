@@ -11,11 +11,13 @@ from secondread_deidentify.scrub import KnownIdentifiers, Scrubber
 from secondread_deidentify.settings import DeidentifySettings
 from secondread_deidentify.vault import Vault
 from secondread_shared.events import (
+    CaseAmended,
     CaseDeidentified,
     CaseReceived,
     CaseState,
     CaseStatusChanged,
     Event,
+    InstanceRef,
     ObjectRef,
     QuarantinedInstance,
     Role,
@@ -65,53 +67,19 @@ async def case_received(event: CaseReceived, deps: DeidentifyDeps) -> None:
     event writes the same objects again (deterministic UIDs and keys): the handler is
     idempotent.
     """
-    settings = deps.settings
-    engine = deps.get_engine()
-    pairs: list[tuple[bytes, DeidResult]] = []
-    for ref in event.instances:
-        raw = await deps.store.get_verified(ref)
-        result = await asyncio.to_thread(engine.deidentify, raw, default_issuer=event.hospital_id)
-        pairs.append((raw, result))
-
-    quarantined: list[QuarantinedInstance] = []
-    written: list[ObjectRef] = []
-    orthanc_studies: set[str] = set()
-    for raw, result in pairs:
-        if result.quarantine_reason:
-            await deps.store.put(
-                settings.bucket_quarantine,
-                f"cases/{event.case_id}/{result.sop_instance_uid}.dcm",
-                raw,
-                content_type="application/dicom",
-            )
-            quarantined.append(
-                QuarantinedInstance(
-                    sop_instance_uid=result.sop_instance_uid, reason=result.quarantine_reason
-                )
-            )
-            continue
-        stored = await deps.orthanc.store_instance(result.data)
-        orthanc_studies.add(stored.study_id)
-        written.append(
-            await deps.store.put(
-                settings.bucket_clear,
-                f"studies/{result.pseudonym}/{result.study_instance_uid}/"
-                f"{result.sop_instance_uid}.dcm",
-                result.data,
-                content_type="application/dicom",
-            )
-        )
+    archived = await _archive(event.case_id, event.hospital_id, event.instances, deps)
+    pairs, written, quarantined, orthanc_studies = (
+        archived.pairs,
+        archived.written,
+        archived.quarantined,
+        archived.orthanc_studies,
+    )
 
     results = [r for _, r in pairs]
-    by_patient: dict[str, list[DeidResult]] = {}
-    for r in results:
-        by_patient.setdefault(r.pseudonym, []).append(r)
+    by_patient = await _record_identities(event.case_id, results, deps)
     known = intake_identifiers(event)
-    for pseudonym, rs in by_patient.items():
-        studies = {r.original_study_instance_uid: r.study_instance_uid for r in rs}
-        await deps.vault.record(event.case_id, pseudonym, rs[0].identity, studies)
-        for r in rs:
-            known = known.merged(r.identity.known())
+    for r in results:
+        known = known.merged(r.identity.known())
 
     current = [
         r for ref, r in zip(event.instances, results, strict=True) if ref.role == Role.CURRENT
@@ -182,4 +150,82 @@ async def case_received(event: CaseReceived, deps: DeidentifyDeps) -> None:
         pseudonym=out.patient_pseudonym,
         instances=len(written),
         quarantined=len(quarantined),
+    )
+
+
+@dataclass
+class _Archived:
+    pairs: list[tuple[bytes, DeidResult]]
+    written: list[ObjectRef]
+    quarantined: list[QuarantinedInstance]
+    orthanc_studies: set[str]
+
+
+async def _archive(
+    case_id: str, hospital_id: str, instances: list[InstanceRef], deps: DeidentifyDeps
+) -> _Archived:
+    """De-identify ``instances``; write the safe ones to Orthanc and the clear bucket and the
+    unsafe ones (as received) to the quarantine bucket."""
+    settings = deps.settings
+    engine = deps.get_engine()
+    pairs: list[tuple[bytes, DeidResult]] = []
+    for ref in instances:
+        raw = await deps.store.get_verified(ref)
+        result = await asyncio.to_thread(engine.deidentify, raw, default_issuer=hospital_id)
+        pairs.append((raw, result))
+    archived = _Archived(pairs, [], [], set())
+    for raw, result in pairs:
+        if result.quarantine_reason:
+            await deps.store.put(
+                settings.bucket_quarantine,
+                f"cases/{case_id}/{result.sop_instance_uid}.dcm",
+                raw,
+                content_type="application/dicom",
+            )
+            archived.quarantined.append(
+                QuarantinedInstance(
+                    sop_instance_uid=result.sop_instance_uid, reason=result.quarantine_reason
+                )
+            )
+            continue
+        stored = await deps.orthanc.store_instance(result.data)
+        archived.orthanc_studies.add(stored.study_id)
+        archived.written.append(
+            await deps.store.put(
+                settings.bucket_clear,
+                f"studies/{result.pseudonym}/{result.study_instance_uid}/"
+                f"{result.sop_instance_uid}.dcm",
+                result.data,
+                content_type="application/dicom",
+            )
+        )
+    return archived
+
+
+async def _record_identities(
+    case_id: str, results: list[DeidResult], deps: DeidentifyDeps
+) -> dict[str, list[DeidResult]]:
+    """Keep each patient's identity and study mapping in the vault; results by pseudonym."""
+    by_patient: dict[str, list[DeidResult]] = {}
+    for r in results:
+        by_patient.setdefault(r.pseudonym, []).append(r)
+    for pseudonym, rs in by_patient.items():
+        studies = {r.original_study_instance_uid: r.study_instance_uid for r in rs}
+        await deps.vault.record(case_id, pseudonym, rs[0].identity, studies)
+    return by_patient
+
+
+async def case_amended(event: CaseAmended, deps: DeidentifyDeps) -> None:
+    """Archive instances that arrived after the case was announced, beside its study.
+
+    Pseudonyms and UIDs are deterministic, so a late instance lands in the same archived study
+    the reader already has. No status is published: the case's state (perhaps already assigned
+    or signed) does not go back; a quarantined late instance is logged for review.
+    """
+    archived = await _archive(event.case_id, event.hospital_id, event.instances, deps)
+    await _record_identities(event.case_id, [r for _, r in archived.pairs], deps)
+    log.info(
+        "case_amended",
+        instances=len(archived.written),
+        quarantined=len(archived.quarantined),
     )
