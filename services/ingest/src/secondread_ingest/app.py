@@ -12,6 +12,7 @@ from secondread_ingest.api import IngestDeps, build_router, error_response
 from secondread_ingest.desk import CaseDesk
 from secondread_ingest.dimse import StorageSCP
 from secondread_ingest.errors import InputRejected
+from secondread_ingest.limits import BodyLimit
 from secondread_ingest.pacs import DimsePacs
 from secondread_ingest.repository import MIGRATIONS, IngestRepository
 from secondread_ingest.settings import IngestSettings
@@ -86,6 +87,7 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
     async def rejected(_request: Request, exc: InputRejected) -> JSONResponse:
         return error_response(exc)
 
+    app.add_middleware(BodyLimit, max_bytes=settings.max_upload_bytes)
     app.state.deps = deps
     app.include_router(build_router())
     return app
