@@ -20,10 +20,9 @@ from typing import Any
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from secondread_cli import stack
+from secondread_cli import kafka_tools, stack
 from secondread_cli.traces import case_traces, services_in
 from secondread_shared import topics
 from secondread_shared.settings import CommonSettings
@@ -33,6 +32,7 @@ from tests.synthetic import Patient, ct_study, planted, write_study
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("running_stack")]
 
+KAFKA = "127.0.0.1:9092"
 REPORTING = "http://127.0.0.1:8004"
 JAEGER = "http://127.0.0.1:16686"
 TOKENS = {
@@ -46,35 +46,8 @@ CLEAR_TOPICS = [t for t in topics.EVENT_TOPICS if not topics.is_phi(t)]
 
 def read_topic(topic: str, case_id: str) -> list[tuple[bytes, list[tuple[str, bytes]]]]:
     """Every message of ``case_id`` on ``topic``, from the beginning to the current end."""
-
-    async def run() -> list[tuple[bytes, list[tuple[str, bytes]]]]:
-        consumer = AIOKafkaConsumer(
-            topic,
-            bootstrap_servers="127.0.0.1:9092",
-            group_id=None,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-        )
-        await consumer.start()
-        try:
-            parts = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or []]
-            end = await consumer.end_offsets(parts)
-            out: list[tuple[bytes, list[tuple[str, bytes]]]] = []
-
-            async def behind() -> bool:
-                return any([await consumer.position(p) < end[p] for p in parts])
-
-            while await behind():
-                batch = await consumer.getmany(timeout_ms=1000)
-                for records in batch.values():
-                    for r in records:
-                        if r.key == case_id.encode():
-                            out.append((r.value or b"", list(r.headers)))
-            return out
-        finally:
-            await consumer.stop()
-
-    return asyncio.run(run())
+    records = asyncio.run(kafka_tools.read_all(KAFKA, [topic], lambda r: r.key == case_id))
+    return [(r.value, [(k, v.encode()) for k, v in r.headers.items()]) for r in records]
 
 
 def find_mail(case_id: str) -> Message | None:

@@ -470,6 +470,18 @@ def _run(
     return proc
 
 
+def _run_logged(
+    cmd: Sequence[str], *, stack: Path, component: str, what: str, timeout: float
+) -> None:
+    """Run a one-off preparation step, appending its output to the component's log."""
+    log = log_file(component, stack)
+    proc = _run(cmd, timeout=timeout, check=False)
+    with open(log, "a") as fh:
+        fh.write(proc.stdout + proc.stderr)
+    if proc.returncode != 0:
+        raise StackError(f"{what} failed; see {log}", component=component, log=log)
+
+
 # --------------------------------------------------------------------------------------------
 # Components
 # --------------------------------------------------------------------------------------------
@@ -546,8 +558,7 @@ def _pg_prepare(stack: Path) -> None:
                 component="postgres",
             )
     if not (data / "PG_VERSION").exists():
-        log = log_file("postgres", stack)
-        proc = _run(
+        _run_logged(
             _as_postgres(
                 [
                     str(PG_BIN / "initdb"),
@@ -562,13 +573,11 @@ def _pg_prepare(stack: Path) -> None:
                     "--auth-host=scram-sha-256",
                 ]
             ),
+            stack=stack,
+            component="postgres",
+            what="initdb",
             timeout=180,
-            check=False,
         )
-        with open(log, "a") as fh:
-            fh.write(proc.stdout + proc.stderr)
-        if proc.returncode != 0:
-            raise StackError(f"initdb failed; see {log}", component="postgres", log=log)
     hba = data / "pg_hba.conf"
     hba.write_text(render_pg_hba(SERVICES))
     if _is_root():
@@ -713,8 +722,7 @@ def _kafka_prepare(stack: Path) -> None:
         id_file.write_text(new_kafka_cluster_id() + "\n")
     cluster_id = id_file.read_text().strip()
     if not (logs / "meta.properties").exists():
-        log = log_file("kafka", stack)
-        proc = _run(
+        _run_logged(
             _java_cmd(
                 "kafka.tools.StorageTool",
                 "format",
@@ -724,13 +732,11 @@ def _kafka_prepare(stack: Path) -> None:
                 "-c",
                 str(cfg),
             ),
+            stack=stack,
+            component="kafka",
+            what="kafka storage format",
             timeout=120,
-            check=False,
         )
-        with open(log, "a") as fh:
-            fh.write(proc.stdout + proc.stderr)
-        if proc.returncode != 0:
-            raise StackError(f"kafka storage format failed; see {log}", component="kafka", log=log)
 
 
 def _kafka_command(stack: Path) -> list[str]:

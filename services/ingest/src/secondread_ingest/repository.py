@@ -177,6 +177,17 @@ def _ref(row: dict[str, Any]) -> InstanceRef:
     )
 
 
+# The columns :func:`_case_row` reads, for one or more cases.
+_CASE_ROW_SELECT = (
+    "SELECT c.case_id, c.hospital_id, c.status, c.created_at, c.source,"
+    " c.parked_reason, c.flags,"
+    " (SELECT count(*) FROM instances i WHERE i.case_id = c.case_id) AS n,"
+    " ARRAY(SELECT study_instance_uid FROM studies s WHERE s.case_id = c.case_id"
+    "   ORDER BY role, study_instance_uid) AS studies"
+    " FROM cases c"
+)
+
+
 class IngestRepository:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -568,12 +579,7 @@ class IngestRepository:
     async def get_case(self, case_id: str) -> CaseRow | None:
         async with self.db.transaction() as conn:
             cur = await conn.execute(
-                "SELECT c.case_id, c.hospital_id, c.status, c.created_at, c.source,"
-                " c.parked_reason, c.flags,"
-                " (SELECT count(*) FROM instances i WHERE i.case_id = c.case_id) AS n,"
-                " ARRAY(SELECT study_instance_uid FROM studies s WHERE s.case_id = c.case_id"
-                "   ORDER BY role, study_instance_uid) AS studies"
-                " FROM cases c WHERE c.case_id = %s",
+                _CASE_ROW_SELECT + " WHERE c.case_id = %s",
                 (case_id,),
             )
             row = await cur.fetchone()
@@ -583,12 +589,7 @@ class IngestRepository:
         """The hospital's parked cases (studies that came without an intake)."""
         async with self.db.transaction() as conn:
             cur = await conn.execute(
-                "SELECT c.case_id, c.hospital_id, c.status, c.created_at, c.source,"
-                " c.parked_reason, c.flags,"
-                " (SELECT count(*) FROM instances i WHERE i.case_id = c.case_id) AS n,"
-                " ARRAY(SELECT study_instance_uid FROM studies s WHERE s.case_id = c.case_id"
-                "   ORDER BY role, study_instance_uid) AS studies"
-                " FROM cases c WHERE c.hospital_id = %s AND c.status = 'parked'"
+                _CASE_ROW_SELECT + " WHERE c.hospital_id = %s AND c.status = 'parked'"
                 " ORDER BY c.created_at",
                 (hospital_id,),
             )

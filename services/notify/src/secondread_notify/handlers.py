@@ -86,49 +86,32 @@ async def report_signed(event: ReportSigned, deps: NotifyDeps) -> None:
             if attempts < deps.settings.delivery_attempts:
                 await asyncio.sleep(deps.settings.delivery_backoff_s * 2 ** (attempts - 1))
     delivery_id = new_id()
-    events: list[Event]
+    common = {
+        "case_id": event.case_id,
+        "producer": "notify",
+        "causation_id": event.event_id,
+        "report_id": event.report_id,
+        "channel": channel,
+        "recipient_role": role,
+        "attempts": attempts,
+    }
+    outcome: NotificationDelivered | NotificationFailed
     if not error:
-        delivered = NotificationDelivered(
-            case_id=event.case_id,
-            producer="notify",
-            causation_id=event.event_id,
-            report_id=event.report_id,
-            channel=channel,
-            recipient_role=role,
-            delivery_id=delivery_id,
-            attempts=attempts,
-        )
-        events = [
-            delivered,
-            CaseStatusChanged(
-                case_id=event.case_id,
-                producer="notify",
-                causation_id=delivered.event_id,
-                state=CaseState.NOTIFIED,
-                detail=f"{channel} to {role}",
-            ),
-        ]
+        outcome = NotificationDelivered(delivery_id=delivery_id, **common)
+        state, detail = CaseState.NOTIFIED, f"{channel} to {role}"
     else:
-        failed = NotificationFailed(
+        outcome = NotificationFailed(reason=error, **common)
+        state, detail = CaseState.NOTIFICATION_FAILED, f"{channel} to {role}: {error}"
+    events: list[Event] = [
+        outcome,
+        CaseStatusChanged(
             case_id=event.case_id,
             producer="notify",
-            causation_id=event.event_id,
-            report_id=event.report_id,
-            channel=channel,
-            recipient_role=role,
-            reason=error,
-            attempts=attempts,
-        )
-        events = [
-            failed,
-            CaseStatusChanged(
-                case_id=event.case_id,
-                producer="notify",
-                causation_id=failed.event_id,
-                state=CaseState.NOTIFICATION_FAILED,
-                detail=f"{channel} to {role}: {error}",
-            ),
-        ]
+            causation_id=outcome.event_id,
+            state=state,
+            detail=detail,
+        ),
+    ]
     await deps.repo.record_delivery(
         delivery_id=delivery_id,
         case_id=event.case_id,
