@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import concurrent.futures
 import contextlib
 import fcntl
 import json
@@ -31,6 +32,7 @@ import smtplib
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -125,6 +127,8 @@ class StackError(RuntimeError):
         super().__init__(message)
         self.component = component
         self.log = log
+        self.progress = ""
+        """What was printed while starting it, when it started in a worker thread."""
 
 
 class UnknownComponentError(StackError, ValueError):
@@ -1058,8 +1062,45 @@ def _is_healthy(comp: Component) -> bool:
     return port_open(comp.ports[0]) and comp.health()
 
 
+_OUT = threading.local()
+"""Per-thread progress buffer: services start concurrently and print whole lines when done."""
+
+
 def _say(message: str, *, end: str = "\n") -> None:
-    print(message, end=end, flush=True)
+    buf: list[str] | None = getattr(_OUT, "buf", None)
+    if buf is not None:
+        buf.append(message + end)
+    else:
+        print(message, end=end, flush=True)
+
+
+def _start_buffered(comp: Component, stack: Path, timeout: float) -> str:
+    """:func:`_start_one` in a worker thread; returns its progress text."""
+    _OUT.buf = []
+    try:
+        _start_one(comp, stack, timeout)
+    except StackError as exc:
+        exc.progress = "".join(_OUT.buf)
+        raise
+    finally:
+        text = "".join(_OUT.buf)
+        _OUT.buf = None
+    return text
+
+
+def _start_concurrently(comps: list[Component], stack: Path, timeout: float) -> None:
+    """Start independent components (the services) at once; report each as it comes up."""
+    errors: list[StackError] = []
+    with concurrent.futures.ThreadPoolExecutor(max_workers=len(comps)) as pool:
+        futures = [pool.submit(_start_buffered, c, stack, timeout) for c in comps]
+        for fut in concurrent.futures.as_completed(futures):
+            try:
+                print(fut.result(), end="", flush=True)
+            except StackError as exc:
+                print(exc.progress, end="", flush=True)
+                errors.append(exc)
+    if errors:
+        raise errors[0]
 
 
 def _fail(comp: Component, stack: Path, reason: str) -> StackError:
@@ -1224,7 +1265,13 @@ def up(components: list[str] | None = None, *, timeout: float = 120) -> None:
     table = component_table()
     with _exclusive(stack):
         for name in names:
-            _start_one(table[name], stack, timeout)
+            if name not in SERVICES:
+                _start_one(table[name], stack, timeout)
+        # The services depend on the infrastructure only, not on each other.
+        services = [table[n] for n in names if n in SERVICES]
+        if services:
+            _say(f"starting {', '.join(c.name for c in services)} ...")
+            _start_concurrently(services, stack, timeout)
 
 
 def _stop_pid(comp: Component, pid: int, stack: Path, *, quiet: bool = False) -> None:

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from secondread_routing.assignment import choose, classify, due_at, hedges
+from secondread_routing.assignment import choose, classify, due_at, hedges, over_capacity
 from secondread_routing.roster import Radiologist, Roster, RosterError, load_roster
 from secondread_shared.events import Urgency
 
@@ -36,21 +36,17 @@ def test_choose_least_loaded_eligible() -> None:
     assert choose(ROSTER, workload={"a": 1}, **kw).id == "b"  # type: ignore[union-attr]
 
 
-def test_choose_respects_conflicts_licence_and_capacity() -> None:
-    got = choose(
-        ROSTER, subspecialty="chest", jurisdiction="US", hospital_id="h-conflict", workload={}
-    )
-    assert got is not None and got.id == "a"
-    assert (
-        choose(
-            ROSTER,
-            subspecialty="chest",
-            jurisdiction="US",
-            hospital_id="h-conflict",
-            workload={"a": 2},
-        )
-        is None
-    )
+def test_choose_respects_conflicts_licence_and_prefers_spare_capacity() -> None:
+    kw = {"subspecialty": "chest", "jurisdiction": "US"}
+    got = choose(ROSTER, hospital_id="h-conflict", workload={}, **kw)
+    assert got is not None and got.id == "a"  # b has a conflict with this hospital
+    # a is at capacity (2): b is chosen although it carries more cases
+    got = choose(ROSTER, hospital_id="h1", workload={"a": 2, "b": 5}, **kw)
+    assert got is not None and got.id == "b" and not over_capacity(got, {"a": 2, "b": 5})
+    # everyone eligible is at capacity: still assigned (least loaded), flagged over capacity
+    got = choose(ROSTER, hospital_id="h-conflict", workload={"a": 2}, **kw)
+    assert got is not None and got.id == "a" and over_capacity(got, {"a": 2})
+    # no licence for the jurisdiction: nobody
     assert (
         choose(ROSTER, subspecialty="chest", jurisdiction="DE", hospital_id="h", workload={})
         is None

@@ -64,9 +64,13 @@ def choose(
     hospital_id: str,
     workload: Mapping[str, int],
 ) -> Radiologist | None:
-    """The least-loaded eligible reader: subspecialty, licence, no conflict, below capacity.
+    """The least-loaded eligible reader, or ``None`` when nobody is eligible.
 
-    Ties go to the roster order, so the choice is deterministic.
+    Eligible: the subspecialty, a licence for the jurisdiction (or its country), and no
+    conflict of interest with the sending hospital. Capacity (``max_open``) is a preference, not
+    a bar: readers below it come first, and when every eligible reader is at capacity the case
+    still goes to the least loaded (see :func:`over_capacity`), because a valid case must not
+    wait in a dead-letter queue for a roster change. Ties go to the roster order.
     """
     country = jurisdiction.split("-")[0]
     eligible = [
@@ -75,11 +79,18 @@ def choose(
         if subspecialty in r.subspecialties
         and (jurisdiction in r.jurisdictions or country in r.jurisdictions)
         and hospital_id not in r.conflicts
-        and workload.get(r.id, 0) < r.max_open
     ]
     if not eligible:
         return None
-    return min(eligible, key=lambda r: workload.get(r.id, 0))
+    return min(
+        eligible,
+        key=lambda r: (workload.get(r.id, 0) >= r.max_open, workload.get(r.id, 0)),
+    )
+
+
+def over_capacity(rad: Radiologist, workload: Mapping[str, int]) -> bool:
+    """Whether assigning one more case puts ``rad`` above their ``max_open``."""
+    return workload.get(rad.id, 0) >= rad.max_open
 
 
 def due_at(received: datetime, urgency: Urgency, *, routine_h: int, urgent_h: int) -> datetime:

@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from secondread_routing.assignment import choose, classify, due_at, hedges
+from secondread_routing.assignment import choose, classify, due_at, hedges, over_capacity
 from secondread_routing.repository import RoutingRepository
 from secondread_routing.roster import Roster
 from secondread_routing.settings import RoutingSettings
@@ -40,18 +40,23 @@ async def case_deidentified(event: CaseDeidentified, deps: RoutingDeps) -> None:
     assignment (consumers deduplicate on case id), never a second one."""
     subspecialty = classify(event.modalities, event.body_parts, event.clinical_question)
     existing = await deps.repo.existing(event.case_id)
+    flags = [*event.flags, *hedges(event.original_report)]
     if existing is None:
+        workload = await deps.repo.workload()
         rad = choose(
             deps.roster,
             subspecialty=subspecialty,
             jurisdiction=event.jurisdiction,
             hospital_id=event.hospital_id,
-            workload=await deps.repo.workload(),
+            workload=workload,
         )
         if rad is None:
             raise NoEligibleRadiologist(
                 f"no eligible radiologist for {subspecialty} in {event.jurisdiction}"
             )
+        if over_capacity(rad, workload):
+            flags.append("over_capacity")
+            log.warning("assigned_over_capacity", radiologist=rad.id, subspecialty=subspecialty)
         due = due_at(
             event.occurred_at,
             event.urgency,
@@ -77,7 +82,7 @@ async def case_deidentified(event: CaseDeidentified, deps: RoutingDeps) -> None:
         original_report=event.original_report,
         study_instance_uids=event.study_instance_uids,
         orthanc_study_ids=event.orthanc_study_ids,
-        flags=[*event.flags, *hedges(event.original_report)],
+        flags=flags,
     )
     await deps.publish(out)
     await deps.publish(
