@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TypeVar
 
+import httpx
 import pytest
 
 from secondread_cli import stack
 
 T = TypeVar("T")
+ORTHANC = "http://127.0.0.1:8042"
 
 
 @pytest.fixture(scope="session")
@@ -19,6 +23,20 @@ def running_stack() -> Iterator[None]:
     if not stack.healthy():
         stack.up(timeout=180)
     yield
+
+
+@dataclass(frozen=True)
+class ZoneBaseline:
+    """Where the clear zone stood when this test session began (see test_zone_scan.py)."""
+
+    started: datetime
+    orthanc_seq: int
+
+
+@pytest.fixture(scope="session", autouse=True)
+def zone_baseline(running_stack: None) -> ZoneBaseline:
+    last = httpx.get(f"{ORTHANC}/changes", params={"last": ""}, timeout=10).json()
+    return ZoneBaseline(started=datetime.now(UTC), orthanc_seq=int(last.get("Last", 0)))
 
 
 def wait_for(
