@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 from pathlib import Path
@@ -176,6 +175,8 @@ KafkaOpt = Annotated[str, typer.Option("--bootstrap", envvar="SECONDREAD_KAFKA_B
 @app.command()
 def cases(bootstrap: KafkaOpt = KAFKA) -> None:
     """List every case with its latest state (from secondread.case.status.v1)."""
+    import asyncio
+
     from secondread_cli import kafka_tools
 
     states = asyncio.run(kafka_tools.case_states(bootstrap))
@@ -195,6 +196,8 @@ def cases(bootstrap: KafkaOpt = KAFKA) -> None:
 @app.command()
 def events(case_id: str, bootstrap: KafkaOpt = KAFKA) -> None:
     """Show every status change of one case, oldest first."""
+    import asyncio
+
     from secondread_cli import kafka_tools
 
     evs = asyncio.run(kafka_tools.status_events(bootstrap, case_id))
@@ -217,6 +220,8 @@ def dlq_list(
     bootstrap: KafkaOpt = KAFKA,
 ) -> None:
     """List dead letters: where they came from and why."""
+    import asyncio
+
     from secondread_cli import kafka_tools
     from secondread_shared import broker as dlq_headers
 
@@ -244,6 +249,8 @@ def dlq_replay(
     bootstrap: KafkaOpt = KAFKA,
 ) -> None:
     """Publish dead letters again on their source topic (handlers are idempotent)."""
+    import asyncio
+
     from secondread_cli import kafka_tools
 
     letters = asyncio.run(kafka_tools.dead_letters(bootstrap, topic))
