@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 VENV = Path(sys.executable).parent
+HERE = Path(__file__).parent
 
 
 def timed(cmd: list[str]) -> tuple[float, str]:
@@ -82,6 +83,29 @@ def main(src: str, work: str, key_file: str) -> None:
         f"\nsecondread / faster of the two: {rates['secondread deid'] / best:.2f}x (target >= 2x)"
     )
     print("secondread summary:", json.dumps(json.loads(summary)))
+
+    # The same work without process start-up and imports (bench/deid/inprocess.py).
+    print("\nsteady state (imports excluded, processing only):")
+    print(f"{'tool':<24}{'seconds':>10}{'written':>10}{'instances/s':>14}")
+    steady: dict[str, float] = {}
+    for name in runs:
+        tool = name.split()[0]
+        target = out / f"steady-{tool}"
+        target.mkdir(parents=True, exist_ok=True)
+        _, stdout = timed(
+            [sys.executable, str(HERE / "inprocess.py"), tool, src, str(target), key_file]
+        )
+        seconds = float(stdout.strip().splitlines()[-1])
+        written = files(target)
+        if written != count:
+            sys.exit(f"{name} (steady) wrote {written} of {count} files")
+        steady[name] = count / seconds
+        print(f"{name:<24}{seconds:>10.2f}{written:>10}{steady[name]:>14.1f}")
+    best = max(steady["dicognito 0.19.0"], steady["dicom-anonymizer 2.1.0"])
+    print(
+        f"\nsteady state, secondread / faster of the two: "
+        f"{steady['secondread deid'] / best:.2f}x (target >= 2x)"
+    )
 
 
 if __name__ == "__main__":
