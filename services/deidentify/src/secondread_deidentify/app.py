@@ -11,6 +11,7 @@ from secondread_deidentify.vault import MIGRATIONS, Vault
 from secondread_shared import topics
 from secondread_shared.broker import publish_event, subscriber_options
 from secondread_shared.db import Database
+from secondread_shared.dicom import configure_pydicom
 from secondread_shared.events import CaseAmended, CaseReceived, Event
 from secondread_shared.orthanc import OrthancClient
 from secondread_shared.secrets import fernet_from_key, load_key
@@ -21,6 +22,7 @@ from secondread_shared.storage import ObjectStore
 def create_app(settings: DeidentifySettings | None = None) -> FastAPI:
     settings = settings or DeidentifySettings()
     runtime = build_runtime(settings, "deidentify")
+    configure_pydicom()  # no value validation, no warnings quoting PHI
     secrets_dir = settings.stack_dir / "secrets"
     key = load_key(
         "pseudonym_key",

@@ -26,6 +26,7 @@ from pathlib import Path
 from secondread_deidentify.engine import Engine
 from secondread_deidentify.errors import InvalidInstanceError
 from secondread_deidentify.options import DeidOptions
+from secondread_shared.dicom import configure_pydicom
 
 QUARANTINE_DIR = "quarantine"
 
@@ -214,6 +215,7 @@ def run(
         Called with (done, total) after each file, for progress display.
     """
     started = time.perf_counter()
+    configure_pydicom()  # inherited by the worker processes
     files = source_files(src, dst)
     dst.mkdir(parents=True, exist_ok=True)
     summary = Summary(files=len(files))

@@ -18,6 +18,7 @@ from secondread_ingest.repository import MIGRATIONS, IngestRepository
 from secondread_ingest.settings import IngestSettings
 from secondread_ingest.spool import Spool
 from secondread_shared.db import Database
+from secondread_shared.dicom import configure_pydicom
 from secondread_shared.outbox import OutboxRelay
 from secondread_shared.service import build_runtime, create_http_app
 from secondread_shared.storage import ObjectStore
@@ -26,6 +27,7 @@ from secondread_shared.storage import ObjectStore
 def create_app(settings: IngestSettings | None = None) -> FastAPI:
     settings = settings or IngestSettings()
     runtime = build_runtime(settings, "ingest")
+    configure_pydicom()  # no value validation, no warnings quoting PHI
     # pynetdicom logs every DIMSE message at INFO: too much for a feed, and slow.
     logging.getLogger("pynetdicom").setLevel(logging.WARNING)
     db = Database(settings.db_dsn, max_size=max(8, settings.spool_workers + 4))
