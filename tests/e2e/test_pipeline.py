@@ -179,3 +179,26 @@ def test_case_travels_from_upload_to_delivered_email(tmp_path: Path) -> None:
         for inst in instances:
             data = httpx.get(f"http://127.0.0.1:8042/instances/{inst['ID']}/file").content
             assert_clean(data, secrets, "the Orthanc archive")
+
+    # 8. the same patient returns: the first study is found in the archive and offered as a
+    #    prior (same pseudonym), with a viewer link.
+    later = write_study(
+        tmp_path / "later",
+        ct_study(patient, count=2, seed=uuid.uuid4().hex, study_date="20260601"),
+    )
+    again = subprocess.run(
+        [sys.executable, "-m", "secondread_cli.main", "submit", str(later),
+         "--question", "Follow-up: has the nodule grown?", "--report-file", str(report_file),
+         "--physician-email", "referrer@example.org", "--json"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    second = json.loads(again.stdout.strip().splitlines()[-1])["case_id"]
+    rad2 = wait_for("the follow-up on a worklist", lambda: assigned_to(second), timeout=90)
+    view2 = httpx.get(
+        f"{REPORTING}/v1/cases/{second}", headers={"Authorization": f"Bearer {TOKENS[rad2]}"}
+    ).json()
+    assert view2["patient_pseudonym"] == view["patient_pseudonym"]
+    [prior] = [p for p in view2["priors"] if p["orthanc_study_id"] in event["orthanc_study_ids"]]
+    assert "same body part" in prior["reasons"] and "same modality" in prior["reasons"]
+    assert prior["viewer_link"].endswith(prior["orthanc_study_id"])

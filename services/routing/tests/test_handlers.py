@@ -1,13 +1,15 @@
 """routing's handler with small fakes (no Kafka, no database)."""
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import pytest
 
 from secondread_routing.handlers import NoEligibleRadiologist, RoutingDeps, case_deidentified
+from secondread_routing.priors import StudySummary
 from secondread_routing.roster import Radiologist, Roster
 from secondread_routing.settings import RoutingSettings
+from secondread_shared.errors import OrthancError
 from secondread_shared.events import CaseAssigned, CaseDeidentified, CaseStatusChanged, Event
 
 
@@ -94,3 +96,41 @@ async def test_redelivery_reannounces_the_same_assignment() -> None:
 async def test_no_eligible_reader_is_a_permanent_error() -> None:
     with pytest.raises(NoEligibleRadiologist, match="chest in DE"):
         await case_deidentified(event("c1", jurisdiction="DE"), deps([], FakeRepo()))
+
+
+class FakeArchive:
+    def __init__(self, studies: list[StudySummary] | None = None, fail: bool = False) -> None:
+        self.studies = studies or []
+        self.fail = fail
+
+    async def studies_of(self, patient_pseudonym: str) -> list[StudySummary]:
+        if self.fail:
+            raise OrthancError("archive down")
+        return self.studies
+
+
+async def test_priors_are_ranked_into_the_assignment() -> None:
+    published: list[Event] = []
+    d = deps(published, FakeRepo())
+    d.archive = FakeArchive(
+        [
+            StudySummary("o1", "2.25.1", date(2026, 1, 1), "CT CHEST", frozenset({"CT"}),
+                         frozenset({"CHEST"})),
+            StudySummary("o0", "2.25.0", date(2024, 1, 1), "CT CHEST", frozenset({"CT"}),
+                         frozenset({"CHEST"})),
+        ]
+    )  # fmt: skip
+    await case_deidentified(event("c1"), d)
+    [assigned] = [e for e in published if isinstance(e, CaseAssigned)]
+    assert [p.study_instance_uid for p in assigned.priors] == ["2.25.0"]  # 2.25.1 is current
+    assert assigned.priors[0].orthanc_study_id == "o0"
+    assert "same body part" in assigned.priors[0].reasons
+
+
+async def test_an_unavailable_archive_costs_the_priors_not_the_assignment() -> None:
+    published: list[Event] = []
+    d = deps(published, FakeRepo())
+    d.archive = FakeArchive(fail=True)
+    await case_deidentified(event("c1"), d)
+    [assigned] = [e for e in published if isinstance(e, CaseAssigned)]
+    assert assigned.priors == [] and "priors_unavailable" in assigned.flags

@@ -168,6 +168,22 @@ class CaseDeidentified(Event):
     """The PS3.15 profile and options applied (CID 7050 code meanings)."""
 
 
+class PriorStudy(BaseModel):
+    """An earlier study of the same pseudonymous patient in the archive, ranked by relevance."""
+
+    model_config = ConfigDict(frozen=True)
+
+    orthanc_study_id: str
+    study_instance_uid: str
+    study_date: str = ""
+    """DICOM DA, shifted like every date of this patient."""
+    description: str = ""
+    modalities: list[str] = Field(default_factory=list)
+    body_parts: list[str] = Field(default_factory=list)
+    score: float = 0.0
+    reasons: list[str] = Field(default_factory=list)
+
+
 class CaseAssigned(Event):
     """routing -> reporting."""
 
@@ -184,6 +200,8 @@ class CaseAssigned(Event):
     study_instance_uids: list[str]
     orthanc_study_ids: list[str]
     flags: list[str] = Field(default_factory=list)
+    priors: list[PriorStudy] = Field(default_factory=list)
+    """Earlier studies of the patient in the archive, most relevant first."""
 
 
 class ReportSigned(Event):

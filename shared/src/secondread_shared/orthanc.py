@@ -107,6 +107,13 @@ class OrthancClient:
         data: dict[str, Any] = resp.json()
         return data
 
+    async def study_series(self, study_id: str) -> list[dict[str, Any]]:
+        """``GET /studies/{id}/series``: the study's series with their main DICOM tags."""
+        resp = await self._request("GET", f"/studies/{study_id}/series")
+        resp.raise_for_status()
+        series: list[dict[str, Any]] = resp.json()
+        return series
+
     async def instance_file(self, instance_id: str) -> bytes:
         """``GET /instances/{id}/file``: the stored DICOM file."""
         resp = await self._request("GET", f"/instances/{instance_id}/file")

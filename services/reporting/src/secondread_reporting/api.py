@@ -112,6 +112,10 @@ def build_router() -> APIRouter:
             "original_report": assigned.original_report,
             "flags": assigned.flags,
             "viewer_links": [f"{base}studies/{sid}" for sid in assigned.orthanc_study_ids],
+            "priors": [
+                {**p.model_dump(), "viewer_link": f"{base}studies/{p.orthanc_study_id}"}
+                for p in assigned.priors
+            ],
         }
 
     @router.post("/cases/{case_id}/report", status_code=201)

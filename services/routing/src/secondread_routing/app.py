@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from secondread_routing import handlers
+from secondread_routing.archive import ArchiveStudies
 from secondread_routing.repository import MIGRATIONS, RoutingRepository
 from secondread_routing.roster import load_roster
 from secondread_routing.settings import RoutingSettings
@@ -12,6 +13,7 @@ from secondread_shared import topics
 from secondread_shared.broker import publish_event, subscriber_options
 from secondread_shared.db import Database
 from secondread_shared.events import CaseDeidentified, Event
+from secondread_shared.orthanc import OrthancClient
 from secondread_shared.service import build_runtime, create_http_app
 
 
@@ -25,8 +27,13 @@ def create_app(settings: RoutingSettings | None = None) -> FastAPI:
     async def publish(event: Event) -> None:
         await publish_event(broker, event)
 
+    orthanc = OrthancClient.from_settings(settings)
     deps = handlers.RoutingDeps(
-        settings=settings, roster=roster, repo=RoutingRepository(db), publish=publish
+        settings=settings,
+        roster=roster,
+        repo=RoutingRepository(db),
+        publish=publish,
+        archive=ArchiveStudies(orthanc),
     )
 
     @broker.subscriber(topics.CASE_DEIDENTIFIED, **subscriber_options("routing"))
@@ -37,6 +44,6 @@ def create_app(settings: RoutingSettings | None = None) -> FastAPI:
         await db.open(MIGRATIONS)
 
     runtime.on_start.append(open_db)
-    runtime.on_stop.append(db.close)
+    runtime.on_stop.extend([db.close, orthanc.aclose])
     runtime.probes["postgres"] = db.ping
     return create_http_app(runtime, title="secondread routing")

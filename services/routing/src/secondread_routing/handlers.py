@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Protocol
 
 from secondread_routing.assignment import choose, classify, due_at, hedges, over_capacity
+from secondread_routing.priors import StudySummary, rank_priors
 from secondread_routing.repository import RoutingRepository
 from secondread_routing.roster import Roster
 from secondread_routing.settings import RoutingSettings
-from secondread_shared.errors import PermanentError
+from secondread_shared.errors import PermanentError, TransientError
 from secondread_shared.events import (
     CaseAssigned,
     CaseDeidentified,
     CaseState,
     CaseStatusChanged,
     Event,
+    PriorStudy,
 )
 from secondread_shared.logging import get_logger
 
@@ -27,12 +30,44 @@ class NoEligibleRadiologist(PermanentError):
     """No reader on the roster matches the case."""
 
 
+class Archive(Protocol):
+    async def studies_of(self, patient_pseudonym: str) -> list[StudySummary]: ...
+
+
+class _NoArchive:
+    async def studies_of(self, patient_pseudonym: str) -> list[StudySummary]:
+        return []
+
+
 @dataclass
 class RoutingDeps:
     settings: RoutingSettings
     roster: Roster
     repo: RoutingRepository
     publish: Callable[[Event], Awaitable[None]]
+    archive: Archive = field(default_factory=_NoArchive)
+
+
+async def find_priors(event: CaseDeidentified, archive: Archive) -> list[PriorStudy]:
+    """The patient's other archived studies, most relevant first (body part, modality,
+    recency). An archive that does not answer costs the priors, never the assignment."""
+    studies = await archive.studies_of(event.patient_pseudonym)
+    current_uids = set(event.study_instance_uids)
+    current = [s for s in studies if s.study_instance_uid in current_uids]
+    others = [s for s in studies if s.study_instance_uid not in current_uids]
+    return [
+        PriorStudy(
+            orthanc_study_id=r.study.orthanc_id,
+            study_instance_uid=r.study.study_instance_uid,
+            study_date=r.study.study_date.strftime("%Y%m%d") if r.study.study_date else "",
+            description=r.study.description,
+            modalities=sorted(r.study.modalities),
+            body_parts=sorted(r.study.body_parts),
+            score=r.score,
+            reasons=list(r.reasons),
+        )
+        for r in rank_priors(current, others)
+    ]
 
 
 async def case_deidentified(event: CaseDeidentified, deps: RoutingDeps) -> None:
@@ -41,6 +76,12 @@ async def case_deidentified(event: CaseDeidentified, deps: RoutingDeps) -> None:
     subspecialty = classify(event.modalities, event.body_parts, event.clinical_question)
     existing = await deps.repo.existing(event.case_id)
     flags = [*event.flags, *hedges(event.original_report)]
+    try:
+        priors = await find_priors(event, deps.archive)
+    except TransientError as exc:
+        priors = []
+        flags.append("priors_unavailable")
+        log.warning("priors_unavailable", error=type(exc).__name__)
     if existing is None:
         workload = await deps.repo.workload()
         rad = choose(
@@ -83,6 +124,7 @@ async def case_deidentified(event: CaseDeidentified, deps: RoutingDeps) -> None:
         study_instance_uids=event.study_instance_uids,
         orthanc_study_ids=event.orthanc_study_ids,
         flags=flags,
+        priors=priors,
     )
     await deps.publish(out)
     await deps.publish(
