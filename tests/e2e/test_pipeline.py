@@ -50,12 +50,14 @@ def read_topic(topic: str, case_id: str) -> list[tuple[bytes, list[tuple[str, by
     return [(r.value, [(k, v.encode()) for k, v in r.headers.items()]) for r in records]
 
 
-def find_mail(case_id: str) -> Message | None:
+def find_mails(case_id: str) -> dict[str, Message]:
+    """The case's delivered emails by recipient (To)."""
+    found: dict[str, Message] = {}
     for path in sorted((stack.stack_dir() / "mail").glob("*.eml")):
         msg = email.message_from_bytes(path.read_bytes())
         if msg.get("X-Secondread-Case-Id") == case_id:
-            return msg
-    return None
+            found[str(msg["To"])] = msg
+    return found
 
 
 def assigned_to(case_id: str) -> str | None:
@@ -98,6 +100,8 @@ def test_case_travels_from_upload_to_delivered_email(tmp_path: Path) -> None:
             "referrer@example.org",
             "--physician-name",
             "Dr Referrer",
+            "--patient-email",
+            "patient@example.org",
             "--json",
         ],
         capture_output=True,
@@ -136,9 +140,15 @@ def test_case_travels_from_upload_to_delivered_email(tmp_path: Path) -> None:
     ).encode()
     public.verify(base64.b64decode(stored["signature"]), canonical)
 
-    # 4. notify: exactly one email to the physician, carrying the signed report.
-    mail = wait_for("the delivery email", lambda: find_mail(case_id), timeout=60)
-    assert mail["To"] == "Dr Referrer <referrer@example.org>"
+    # 4. notify: one email to the physician and one to the patient (who asked), each carrying
+    #    the signed report.
+    def both_mails() -> dict[str, Message] | None:
+        found = find_mails(case_id)
+        return found if len(found) == 2 else None
+
+    mails = wait_for("the delivery emails", both_mails, timeout=60)
+    assert set(mails) == {"Dr Referrer <referrer@example.org>", "Patient <patient@example.org>"}
+    mail = mails["Dr Referrer <referrer@example.org>"]
     parts = {p.get_filename(): p.get_payload(decode=True) for p in mail.walk() if p.get_filename()}
     assert (
         json.loads(parts["report.json"])["assessment"]["summary"] == "Upgraded: suspicious nodule"

@@ -10,6 +10,7 @@ import pytest
 from secondread_notify.handlers import ContactsUnknown, NotifyDeps, report_signed
 from secondread_notify.settings import NotifySettings
 from secondread_shared.events import (
+    CaseStatusChanged,
     Event,
     NotificationDelivered,
     NotificationFailed,
@@ -33,15 +34,20 @@ CANONICAL = json.dumps(REPORT).encode()
 
 
 class FakeRepo:
-    def __init__(self, contacts: bool = True) -> None:
+    def __init__(self, contacts: bool = True, patient_email: str | None = None) -> None:
         self.deliveries: dict[tuple[str, str, str], dict[str, Any]] = {}
         self.events: list[Event] = []
         self._contacts = contacts
+        self._patient_email = patient_email
 
     async def contacts(self, case_id: str) -> dict[str, Any] | None:
         if not self._contacts:
             return None
-        return {"physician_name": "Dr R", "physician_email": "r@example.org"}
+        return {
+            "physician_name": "Dr R",
+            "physician_email": "r@example.org",
+            "patient_email": self._patient_email,
+        }
 
     async def delivery(self, report_id: str, channel: str, role: str) -> dict[str, Any] | None:
         return self.deliveries.get((report_id, channel, role))
@@ -115,3 +121,15 @@ async def test_unknown_contacts_is_transient() -> None:
     d, _ = make(FakeRepo(contacts=False), failures=0)
     with pytest.raises(ContactsUnknown):
         await report_signed(signed(), d)
+
+
+async def test_the_patient_gets_the_report_too_where_the_intake_asked() -> None:
+    repo = FakeRepo(patient_email="p@example.org")
+    d, sent = make(repo, failures=0)
+    await report_signed(signed(), d)
+    await report_signed(signed(), d)  # redelivered: nothing sent twice
+    assert [m["To"] for m in sent] == ["Dr R <r@example.org>", "Patient <p@example.org>"]
+    roles = [e.recipient_role for e in repo.events if isinstance(e, NotificationDelivered)]
+    assert roles == ["physician", "patient"]
+    states = [e.state for e in repo.events if isinstance(e, CaseStatusChanged)]
+    assert states == ["notified"]  # the case's status follows the physician's delivery

@@ -49,31 +49,43 @@ async def case_received(event: CaseReceived, repo: NotifyRepository) -> None:
 
 
 async def report_signed(event: ReportSigned, deps: NotifyDeps) -> None:
-    """Email the signed report to the referring physician, once.
+    """Email the signed report to the referring physician and, where the intake gave a patient
+    address, to the patient; each once.
 
-    A redelivered event finds the delivery recorded and sends nothing. A send that fails is
-    retried with exponential backoff; when every attempt fails, the failure is recorded and
-    announced on ``notification.failed``.
+    A redelivered event finds each delivery recorded and sends nothing again. A send that fails
+    is retried with exponential backoff; when every attempt fails, the failure is recorded and
+    announced on ``notification.failed``. The case's status follows the physician's delivery.
     """
-    role, channel = "physician", "email"
-    done = await deps.repo.delivery(event.report_id, channel, role)
-    if done is not None and done["status"] == "delivered":
-        log.info("delivery_already_recorded", report_id=event.report_id)
-        return
     contacts = await deps.repo.contacts(event.case_id)
     if contacts is None:
         raise ContactsUnknown(f"no contacts for case {event.case_id} yet")
-    canonical = await deps.store.get_verified(event.report)
-    message = compose_email(
-        report=json.loads(canonical),
-        canonical=canonical,
-        signature=event.signature,
-        key_id=event.key_id,
-        to_name=str(contacts["physician_name"]),
-        to_email=str(contacts["physician_email"]),
-        mail_from=deps.settings.mail_from,
-        role=role,
-    )
+    recipients = [("physician", str(contacts["physician_name"]), str(contacts["physician_email"]))]
+    if contacts.get("patient_email"):
+        recipients.append(("patient", "Patient", str(contacts["patient_email"])))
+    canonical: bytes | None = None
+    for role, name, address in recipients:
+        done = await deps.repo.delivery(event.report_id, "email", role)
+        if done is not None and done["status"] == "delivered":
+            log.info("delivery_already_recorded", report_id=event.report_id, role=role)
+            continue
+        if canonical is None:
+            canonical = await deps.store.get_verified(event.report)
+        message = compose_email(
+            report=json.loads(canonical),
+            canonical=canonical,
+            signature=event.signature,
+            key_id=event.key_id,
+            to_name=name,
+            to_email=address,
+            mail_from=deps.settings.mail_from,
+            role=role,
+        )
+        await _deliver(event, deps, message, role)
+    deps.wake_outbox()
+
+
+async def _deliver(event: ReportSigned, deps: NotifyDeps, message: EmailMessage, role: str) -> None:
+    channel = "email"
     attempts, error = 0, ""
     for attempts in range(1, deps.settings.delivery_attempts + 1):
         try:
@@ -82,7 +94,7 @@ async def report_signed(event: ReportSigned, deps: NotifyDeps) -> None:
             break
         except (OSError, TimeoutError, TransientError) as exc:
             error = type(exc).__name__
-            log.warning("delivery_attempt_failed", attempt=attempts, error=error)
+            log.warning("delivery_attempt_failed", attempt=attempts, error=error, role=role)
             if attempts < deps.settings.delivery_attempts:
                 await asyncio.sleep(deps.settings.delivery_backoff_s * 2 ** (attempts - 1))
     delivery_id = new_id()
@@ -102,16 +114,17 @@ async def report_signed(event: ReportSigned, deps: NotifyDeps) -> None:
     else:
         outcome = NotificationFailed(reason=error, **common)
         state, detail = CaseState.NOTIFICATION_FAILED, f"{channel} to {role}: {error}"
-    events: list[Event] = [
-        outcome,
-        CaseStatusChanged(
-            case_id=event.case_id,
-            producer="notify",
-            causation_id=outcome.event_id,
-            state=state,
-            detail=detail,
-        ),
-    ]
+    events: list[Event] = [outcome]
+    if role == "physician":
+        events.append(
+            CaseStatusChanged(
+                case_id=event.case_id,
+                producer="notify",
+                causation_id=outcome.event_id,
+                state=state,
+                detail=detail,
+            )
+        )
     await deps.repo.record_delivery(
         delivery_id=delivery_id,
         case_id=event.case_id,
@@ -123,5 +136,6 @@ async def report_signed(event: ReportSigned, deps: NotifyDeps) -> None:
         detail=error,
         events=events,
     )
-    deps.wake_outbox()
-    log.info("delivery_recorded", report_id=event.report_id, ok=not error, attempts=attempts)
+    log.info(
+        "delivery_recorded", report_id=event.report_id, role=role, ok=not error, attempts=attempts
+    )
