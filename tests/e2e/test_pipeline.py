@@ -153,6 +153,9 @@ def test_case_travels_from_upload_to_delivered_email(tmp_path: Path) -> None:
     assert (
         json.loads(parts["report.json"])["assessment"]["summary"] == "Upgraded: suspicious nodule"
     )
+    assert parts["report.pdf"].startswith(b"%PDF")
+    pdf = httpx.get(f"{REPORTING}/v1/reports/{case_id}/pdf", headers=auth)
+    assert pdf.status_code == 200 and pdf.content == parts["report.pdf"]
 
     # 5. the status topic ends in "notified".
     def final_state() -> str | None:
@@ -185,7 +188,8 @@ def test_case_travels_from_upload_to_delivered_email(tmp_path: Path) -> None:
         assert_clean(asyncio.run(store.get(ref["bucket"], ref["key"])), secrets, ref["key"])
     for study_id in event["orthanc_study_ids"]:
         instances = httpx.get(f"http://127.0.0.1:8042/studies/{study_id}/instances").json()
-        assert len(instances) == 4
+        # the 4 images, and the signed report beside them as an Encapsulated PDF
+        assert len(instances) == 5
         for inst in instances:
             data = httpx.get(f"http://127.0.0.1:8042/instances/{inst['ID']}/file").content
             assert_clean(data, secrets, "the Orthanc archive")

@@ -26,6 +26,7 @@ def test_email_carries_report_signature_and_exact_canonical_form() -> None:
         to_email="who@example.org",
         mail_from="sr <sr@example.org>",
         role="physician",
+        pdf=b"%PDF-1.4 test",
     )
     assert msg["To"] == "Dr Who <who@example.org>"
     assert msg["Message-ID"] == message_id("r1", "physician")
@@ -33,3 +34,4 @@ def test_email_carries_report_signature_and_exact_canonical_form() -> None:
     assert "No change" in body and "Follow-up in 12 months" in body and "c2ln" in body
     attachments = {a.get_filename(): a.get_content() for a in msg.iter_attachments()}
     assert attachments["report.json"] == canonical
+    assert attachments["report.pdf"] == b"%PDF-1.4 test"

@@ -220,6 +220,12 @@ class ReportSigned(Event):
     report: ObjectRef
     """The canonical signed report (JSON) in the reports bucket."""
     assessment: str
+    pdf: ObjectRef | None = None
+    """The report as PDF, in the reports bucket."""
+    fhir: ObjectRef | None = None
+    """The report as a FHIR R4B DiagnosticReport (JSON), in the reports bucket."""
+    archive_instance_id: str = ""
+    """The Orthanc id of the Encapsulated PDF instance stored beside the study."""
 
 
 class NotificationDelivered(Event):

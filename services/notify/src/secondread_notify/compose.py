@@ -23,6 +23,7 @@ def compose_email(
     to_email: str,
     mail_from: str,
     role: str,
+    pdf: bytes | None = None,
 ) -> EmailMessage:
     """The email delivering a signed second opinion to ``to_email``."""
     msg = EmailMessage()
@@ -53,6 +54,8 @@ def compose_email(
         "The attached JSON is the exact signed canonical form.\n"
     )
     msg.set_content(body)
+    if pdf is not None:
+        msg.add_attachment(pdf, maintype="application", subtype="pdf", filename="report.pdf")
     msg.add_attachment(canonical, maintype="application", subtype="json", filename="report.json")
     msg.add_attachment(
         json.dumps({"algorithm": "Ed25519", "key_id": key_id, "signature": signature}).encode(),

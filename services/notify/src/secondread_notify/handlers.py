@@ -63,6 +63,7 @@ async def report_signed(event: ReportSigned, deps: NotifyDeps) -> None:
     if contacts.get("patient_email"):
         recipients.append(("patient", "Patient", str(contacts["patient_email"])))
     canonical: bytes | None = None
+    pdf: bytes | None = None
     for role, name, address in recipients:
         done = await deps.repo.delivery(event.report_id, "email", role)
         if done is not None and done["status"] == "delivered":
@@ -70,6 +71,8 @@ async def report_signed(event: ReportSigned, deps: NotifyDeps) -> None:
             continue
         if canonical is None:
             canonical = await deps.store.get_verified(event.report)
+            if event.pdf is not None:
+                pdf = await deps.store.get_verified(event.pdf)
         message = compose_email(
             report=json.loads(canonical),
             canonical=canonical,
@@ -79,6 +82,7 @@ async def report_signed(event: ReportSigned, deps: NotifyDeps) -> None:
             to_email=address,
             mail_from=deps.settings.mail_from,
             role=role,
+            pdf=pdf,
         )
         await _deliver(event, deps, message, role)
     deps.wake_outbox()

@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Request
+from fastapi import APIRouter, Depends, Header, HTTPException, Request, Response
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import Link
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
+from secondread_reporting.outputs import diagnostic_report, encapsulated_pdf, render_pdf
 from secondread_reporting.repository import AlreadySigned, ReportingRepository
 from secondread_reporting.settings import ReportingSettings
 from secondread_reporting.signing import ReportDraft, canonical_bytes, key_id, sign
+from secondread_shared.errors import TransientError
 from secondread_shared.events import (
     CaseAssigned,
     CaseState,
@@ -25,6 +28,7 @@ from secondread_shared.events import (
     new_id,
 )
 from secondread_shared.logging import bind_case, get_logger
+from secondread_shared.orthanc import OrthancClient
 from secondread_shared.outbox import OutboxRelay
 from secondread_shared.storage import ObjectStore
 from secondread_shared.tracing import CASE_ID_ATTRIBUTE
@@ -40,6 +44,7 @@ class ReportingDeps:
     repo: ReportingRepository
     store: ObjectStore
     relay: OutboxRelay
+    orthanc: OrthancClient
 
 
 def get_deps(request: Request) -> ReportingDeps:
@@ -161,6 +166,20 @@ def build_router() -> APIRouter:
             "algorithm": "Ed25519",
         }
 
+    @router.get("/reports/{case_id}/pdf")
+    async def report_pdf(
+        case_id: str,
+        deps: Annotated[ReportingDeps, Depends(get_deps)],
+        radiologist_id: Annotated[str, Depends(radiologist)],
+    ) -> Response:
+        await assigned_case(case_id, deps, radiologist_id)
+        signed = await deps.repo.signed_report(case_id)
+        if signed is None:
+            raise HTTPException(404, detail={"code": "not_signed", "message": "not signed yet"})
+        key = str(signed["object_key"]).removesuffix(".json") + ".pdf"
+        pdf = await deps.store.get(deps.settings.bucket_reports, key)
+        return Response(pdf, media_type="application/pdf")
+
     @router.get("/keys/{kid}")
     async def public_key(
         kid: str, deps: Annotated[ReportingDeps, Depends(get_deps)]
@@ -177,6 +196,25 @@ def build_router() -> APIRouter:
         }
 
     return router
+
+
+def _render(
+    document: dict[str, Any], signature: str, kid: str, study_uids: list[str]
+) -> tuple[bytes, bytes | None, bytes]:
+    """PDF, DICOM Encapsulated PDF (in the case's first study, if any) and FHIR JSON."""
+    pdf = render_pdf(document, signature=signature, key_id=kid)
+    dicom = (
+        encapsulated_pdf(
+            pdf,
+            report=document,
+            study_instance_uid=study_uids[0],
+            uid_root_entropy=str(document["report_id"]),
+        )
+        if study_uids
+        else None
+    )
+    fhir = json.dumps(diagnostic_report(document, pdf)).encode()
+    return pdf, dicom, fhir
 
 
 def _already_signed(case_id: str) -> dict[str, str]:
@@ -214,6 +252,31 @@ async def _sign(
     ref = await deps.store.put(
         deps.settings.bucket_reports, object_key, canonical, content_type="application/json"
     )
+    pdf, dicom, fhir = await asyncio.to_thread(
+        _render, document, signature, kid, assigned.study_instance_uids
+    )
+    pdf_ref = await deps.store.put(
+        deps.settings.bucket_reports,
+        f"reports/{case_id}/{report_id}.pdf",
+        pdf,
+        content_type="application/pdf",
+    )
+    fhir_ref = await deps.store.put(
+        deps.settings.bucket_reports,
+        f"reports/{case_id}/{report_id}.fhir.json",
+        fhir,
+        content_type="application/fhir+json",
+    )
+    archive_id = ""
+    if dicom is not None:
+        try:
+            archive_id = (await deps.orthanc.store_instance(dicom)).instance_id
+        except TransientError as exc:
+            raise HTTPException(
+                503,
+                detail={"code": "archive_unavailable", "message": "the archive did not answer; "
+                        "nothing was signed, try again"},
+            ) from exc  # fmt: skip
     event = ReportSigned(
         case_id=case_id,
         producer="reporting",
@@ -224,6 +287,9 @@ async def _sign(
         signature=signature,
         report=ref,
         assessment=draft.assessment.summary,
+        pdf=pdf_ref,
+        fhir=fhir_ref,
+        archive_instance_id=archive_id,
     )
     status = CaseStatusChanged(
         case_id=case_id,

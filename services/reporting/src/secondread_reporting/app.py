@@ -12,6 +12,7 @@ from secondread_shared import topics
 from secondread_shared.broker import subscriber_options
 from secondread_shared.db import Database
 from secondread_shared.events import CaseAssigned
+from secondread_shared.orthanc import OrthancClient
 from secondread_shared.outbox import OutboxRelay
 from secondread_shared.secrets import fernet_from_key, load_key
 from secondread_shared.service import build_runtime, create_http_app
@@ -32,7 +33,8 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
     repo = ReportingRepository(db, fernet_from_key(master))
     store = ObjectStore.from_settings(settings)
     relay = OutboxRelay(db, runtime.broker)
-    deps = ReportingDeps(settings=settings, repo=repo, store=store, relay=relay)
+    orthanc = OrthancClient.from_settings(settings)
+    deps = ReportingDeps(settings=settings, repo=repo, store=store, relay=relay, orthanc=orthanc)
 
     @runtime.broker.subscriber(topics.CASE_ASSIGNED, **subscriber_options("reporting"))
     async def on_case_assigned(event: CaseAssigned) -> None:
@@ -42,7 +44,7 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
         await db.open(MIGRATIONS)
 
     runtime.on_start.append(open_db)
-    runtime.on_stop.append(db.close)
+    runtime.on_stop.extend([db.close, orthanc.aclose])
     runtime.background.append((relay.start, relay.stop))
     runtime.probes["postgres"] = db.ping
     runtime.probes["s3"] = lambda: store.ping(settings.bucket_reports)
