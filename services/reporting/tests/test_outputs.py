@@ -37,7 +37,13 @@ def test_pdf_holds_the_report_text() -> None:
     text = subprocess.run(
         ["pdftotext", "-", "-"], input=pdf, capture_output=True, check=True
     ).stdout.decode()
-    for expected in ("Suspicious nodule", "8 mm solid nodule", "PET-CT", "rad-okafor", "SRabc"):
+    for expected in (
+        "Suspicious nodule",
+        "8 mm solid nodule in the right upper lobe - stable",  # the em dash, mapped
+        "PET-CT",
+        "rad-okafor",
+        "SRabc",
+    ):
         assert expected in text
 
 

@@ -26,9 +26,16 @@ ENCAPSULATED_PDF_STORAGE = UID("1.2.840.10008.5.1.4.1.1.104.1")
 LOINC_IMAGING_REPORT = ("18748-4", "Diagnostic imaging study")
 
 
+_PUNCTUATION = str.maketrans(
+    {"\u2014": "-", "\u2013": "-", "\u2018": "'", "\u2019": "'", "\u201c": '"',
+     "\u201d": '"', "\u2026": "...", "\u2265": ">=", "\u2264": "<=", "\u00a0": " "}
+)  # fmt: skip
+
+
 def _latin1(text: str) -> str:
-    """fpdf2's core fonts are Latin-1: other characters become '?' rather than failing."""
-    return text.encode("latin-1", "replace").decode("latin-1")
+    """fpdf2's core fonts are Latin-1: common typography is mapped to ASCII, anything else
+    outside Latin-1 becomes '?' rather than failing."""
+    return text.translate(_PUNCTUATION).encode("latin-1", "replace").decode("latin-1")
 
 
 def render_pdf(report: dict[str, Any], *, signature: str, key_id: str) -> bytes:
@@ -45,16 +52,15 @@ def render_pdf(report: dict[str, Any], *, signature: str, key_id: str) -> bytes:
         pdf.set_font("Helvetica", "", 10)
 
     def para(text: str) -> None:
-        pdf.multi_cell(0, 5, _latin1(text), new_x="LMARGIN", new_y="NEXT")
+        pdf.multi_cell(0, 5, _latin1(text), align="L", new_x="LMARGIN", new_y="NEXT")
         pdf.ln(1)
 
     pdf.set_font("Helvetica", "B", 16)
     pdf.cell(0, 10, "Second-opinion radiology report", new_x="LMARGIN", new_y="NEXT")
     pdf.set_font("Helvetica", "", 10)
-    para(
-        f"Case {report['case_id']}  |  patient {report['patient_pseudonym']}  |  "
-        f"report {report['report_id']}"
-    )
+    para(f"Case: {report['case_id']}")
+    para(f"Patient (pseudonym): {report['patient_pseudonym']}")
+    para(f"Report: {report['report_id']}")
     heading("Assessment")
     changes = ", ".join(report["assessment"].get("changes", [])) or "none"
     para(f"{report['assessment']['summary']} (changes to diagnosis/severity/staging: {changes})")
@@ -71,9 +77,11 @@ def render_pdf(report: dict[str, Any], *, signature: str, key_id: str) -> bytes:
             para(f"- {rec}")
     heading("Signature")
     para(
-        f"Signed by {report['radiologist_id']} ({report['credentials']}) at {report['signed_at']}. "
-        f"Ed25519, key {key_id}. Signature: {signature}"
+        f"Signed by {report['radiologist_id']} ({report['credentials']}) at {report['signed_at']}."
     )
+    para(f"Ed25519 key {key_id}, signature over the canonical JSON:")
+    pdf.set_font("Courier", "", 8)
+    para(signature)
     return bytes(pdf.output())
 
 
