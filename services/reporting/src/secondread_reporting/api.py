@@ -75,6 +75,15 @@ async def assigned_case(case_id: str, deps: ReportingDeps, radiologist_id: str) 
     return row
 
 
+async def signed_report(case_id: str, deps: ReportingDeps, radiologist_id: str) -> dict[str, Any]:
+    """The signed report of a case on ``radiologist_id``'s worklist (404 otherwise)."""
+    await assigned_case(case_id, deps, radiologist_id)
+    signed = await deps.repo.signed_report(case_id)
+    if signed is None:
+        raise HTTPException(404, detail={"code": "not_signed", "message": "not signed yet"})
+    return signed
+
+
 def build_router() -> APIRouter:
     router = APIRouter(prefix="/v1")
 
@@ -155,10 +164,7 @@ def build_router() -> APIRouter:
         deps: Annotated[ReportingDeps, Depends(get_deps)],
         radiologist_id: Annotated[str, Depends(radiologist)],
     ) -> dict[str, Any]:
-        await assigned_case(case_id, deps, radiologist_id)
-        signed = await deps.repo.signed_report(case_id)
-        if signed is None:
-            raise HTTPException(404, detail={"code": "not_signed", "message": "not signed yet"})
+        signed = await signed_report(case_id, deps, radiologist_id)
         return {
             "report": json.loads(bytes(signed["canonical"])),
             "signature": signed["signature"],
@@ -172,10 +178,7 @@ def build_router() -> APIRouter:
         deps: Annotated[ReportingDeps, Depends(get_deps)],
         radiologist_id: Annotated[str, Depends(radiologist)],
     ) -> Response:
-        await assigned_case(case_id, deps, radiologist_id)
-        signed = await deps.repo.signed_report(case_id)
-        if signed is None:
-            raise HTTPException(404, detail={"code": "not_signed", "message": "not signed yet"})
+        signed = await signed_report(case_id, deps, radiologist_id)
         key = str(signed["object_key"]).removesuffix(".json") + ".pdf"
         pdf = await deps.store.get(deps.settings.bucket_reports, key)
         return Response(pdf, media_type="application/pdf")
