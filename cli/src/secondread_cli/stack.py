@@ -614,6 +614,11 @@ def _pg_command(stack: Path) -> list[str]:
     ]
 
 
+def _pg_superuser_args(sock: Path, database: str) -> list[str]:
+    """libpq client flags: the superuser, over the stack's unix socket, on ``database``."""
+    return ["-h", str(sock), "-p", str(PG_PORT), "-U", PG_SUPERUSER, "-d", database]
+
+
 def _pg_health() -> bool:
     _, _, sock = _pg_paths(stack_dir())
     try:
@@ -621,14 +626,7 @@ def _pg_health() -> bool:
             [
                 str(PG_BIN / "pg_isready"),
                 "-q",
-                "-h",
-                str(sock),
-                "-p",
-                str(PG_PORT),
-                "-U",
-                PG_SUPERUSER,
-                "-d",
-                "postgres",
+                *_pg_superuser_args(sock, "postgres"),
                 "-t",
                 "2",
             ],
@@ -651,14 +649,7 @@ def psql_superuser(sql: str, *, database: str = "postgres", stack: Path | None =
             "-v",
             "ON_ERROR_STOP=1",
             "-At",
-            "-h",
-            str(sock),
-            "-p",
-            str(PG_PORT),
-            "-U",
-            PG_SUPERUSER,
-            "-d",
-            database,
+            *_pg_superuser_args(sock, database),
         ],
         input_text=sql,
         timeout=60,
