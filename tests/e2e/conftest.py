@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TypeVar
 
 import httpx
@@ -37,6 +41,19 @@ class ZoneBaseline:
 def zone_baseline(running_stack: None) -> ZoneBaseline:
     last = httpx.get(f"{ORTHANC}/changes", params={"last": ""}, timeout=10).json()
     return ZoneBaseline(started=datetime.now(UTC), orthanc_seq=int(last.get("Last", 0)))
+
+
+def submit(folder: Path, question: str, report_file: Path, *extra: str) -> str:
+    """Submit ``folder`` with the real ``secondread submit`` (demo hospital); its case id."""
+    done = subprocess.run(
+        [sys.executable, "-m", "secondread_cli.main", "submit", str(folder),
+         "--question", question, "--report-file", str(report_file),
+         "--physician-email", "referrer@example.org", *extra, "--json"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    case_id: str = json.loads(done.stdout.strip().splitlines()[-1])["case_id"]
+    return case_id
 
 
 def wait_for(

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import uuid
 from pathlib import Path
 from typing import Any
@@ -27,7 +26,7 @@ from pydicom import dcmread
 from secondread_cli import stack
 from secondread_ingest.settings import IngestSettings
 from secondread_shared import topics
-from tests.e2e.conftest import wait_for
+from tests.e2e.conftest import submit, wait_for
 from tests.e2e.test_pipeline import read_topic
 from tests.synthetic import Patient, ct_study, write_study
 
@@ -267,14 +266,7 @@ def test_submit_zip_with_priors_fetched_from_the_hospital_pacs(tmp_path: Path) -
     current = ct_study(patient, count=3, seed=uuid.uuid4().hex)
     folder = write_study(tmp_path / "study", current)
     (tmp_path / "r.txt").write_text("Nodule, 6 mm.")
-    done = subprocess.run(
-        [sys.executable, "-m", "secondread_cli.main", "submit", str(folder),
-         "--question", "Growth since the prior?", "--report-file", str(tmp_path / "r.txt"),
-         "--physician-email", "referrer@example.org", "--fetch-priors", "--json"],
-        capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    case_id = json.loads(done.stdout.strip().splitlines()[-1])["case_id"]
+    case_id = submit(folder, "Growth since the prior?", tmp_path / "r.txt", "--fetch-priors")
     events = wait_for("case.received", lambda: received_events(case_id), timeout=60)
     roles = [i["role"] for i in events[0]["instances"]]
     assert roles.count("current") == 3

@@ -4,9 +4,6 @@ the event waits in the outbox) and announces it once Kafka is back; the case the
 from __future__ import annotations
 
 import asyncio
-import json
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 
@@ -14,7 +11,7 @@ import pytest
 
 from secondread_cli import kafka_tools, stack
 from secondread_shared import topics
-from tests.e2e.conftest import wait_for
+from tests.e2e.conftest import submit, wait_for
 from tests.synthetic import Patient, ct_study, write_study
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("running_stack")]
@@ -37,14 +34,8 @@ def test_a_case_accepted_while_kafka_is_down_is_announced_when_it_returns(
     (tmp_path / "r.txt").write_text("No acute finding.")
     stack.down(["kafka"])
     try:
-        done = subprocess.run(
-            [sys.executable, "-m", "secondread_cli.main", "submit", str(folder),
-             "--question", "Any change?", "--report-file", str(tmp_path / "r.txt"),
-             "--physician-email", "referrer@example.org", "--json"],
-            capture_output=True, text=True, timeout=120, check=False,
-        )  # fmt: skip
-        assert done.returncode == 0, done.stderr  # accepted without Kafka
-        case_id = json.loads(done.stdout.strip().splitlines()[-1])["case_id"]
+        # accepted without Kafka
+        case_id = submit(folder, "Any change?", tmp_path / "r.txt")
     finally:
         stack.up(["kafka"], timeout=120)
     wait_for("the outbox to publish case.received", lambda: received(case_id), timeout=150, every=2)

@@ -11,8 +11,6 @@ import asyncio
 import base64
 import email
 import json
-import subprocess
-import sys
 import uuid
 from email.message import Message
 from pathlib import Path
@@ -27,7 +25,7 @@ from secondread_cli.traces import case_traces, services_in
 from secondread_shared import topics
 from secondread_shared.settings import CommonSettings
 from secondread_shared.storage import ObjectStore
-from tests.e2e.conftest import wait_for
+from tests.e2e.conftest import submit, wait_for
 from tests.synthetic import Patient, ct_study, planted, write_study
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("running_stack")]
@@ -85,32 +83,15 @@ def test_case_travels_from_upload_to_delivered_email(tmp_path: Path) -> None:
     )
 
     # 1. ingest: the real CLI against the real HTTP API.
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "secondread_cli.main",
-            "submit",
-            str(folder),
-            "--question",
-            f"Alonso Quixote {patient.patient_id}: is the nodule malignant?",
-            "--report-file",
-            str(report_file),
-            "--physician-email",
-            "referrer@example.org",
-            "--physician-name",
-            "Dr Referrer",
-            "--patient-email",
-            "patient@example.org",
-            "--json",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+    case_id = submit(
+        folder,
+        f"Alonso Quixote {patient.patient_id}: is the nodule malignant?",
+        report_file,
+        "--physician-name",
+        "Dr Referrer",
+        "--patient-email",
+        "patient@example.org",
     )
-    assert done.returncode == 0, done.stderr
-    case_id = json.loads(done.stdout.strip().splitlines()[-1])["case_id"]
 
     # 2. deidentify + routing: the case reaches a radiologist's worklist.
     rad = wait_for("the case on a worklist", lambda: assigned_to(case_id), timeout=90)
@@ -200,14 +181,7 @@ def test_case_travels_from_upload_to_delivered_email(tmp_path: Path) -> None:
         tmp_path / "later",
         ct_study(patient, count=2, seed=uuid.uuid4().hex, study_date="20260601"),
     )
-    again = subprocess.run(
-        [sys.executable, "-m", "secondread_cli.main", "submit", str(later),
-         "--question", "Follow-up: has the nodule grown?", "--report-file", str(report_file),
-         "--physician-email", "referrer@example.org", "--json"],
-        capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
-    assert again.returncode == 0, again.stderr
-    second = json.loads(again.stdout.strip().splitlines()[-1])["case_id"]
+    second = submit(later, "Follow-up: has the nodule grown?", report_file)
     rad2 = wait_for("the follow-up on a worklist", lambda: assigned_to(second), timeout=90)
     view2 = httpx.get(
         f"{REPORTING}/v1/cases/{second}", headers={"Authorization": f"Bearer {TOKENS[rad2]}"}

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 
@@ -15,7 +12,7 @@ import pytest
 from secondread_cli import stack
 from secondread_shared.settings import CommonSettings
 from secondread_shared.storage import ObjectStore
-from tests.e2e.conftest import wait_for
+from tests.e2e.conftest import submit, wait_for
 from tests.synthetic import Patient, ct_study, write_study
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("running_stack")]
@@ -28,14 +25,7 @@ def test_down_then_up_keeps_cases(tmp_path: Path) -> None:
     patient = Patient(patient_id=f"MRN-{uuid.uuid4().hex[:10]}")
     folder = write_study(tmp_path / "s", ct_study(patient, count=2, seed=uuid.uuid4().hex))
     (tmp_path / "r.txt").write_text("No acute finding.")
-    done = subprocess.run(
-        [sys.executable, "-m", "secondread_cli.main", "submit", str(folder),
-         "--question", "Any change?", "--report-file", str(tmp_path / "r.txt"),
-         "--physician-email", "referrer@example.org", "--json"],
-        capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    case_id = json.loads(done.stdout.strip().splitlines()[-1])["case_id"]
+    case_id = submit(folder, "Any change?", tmp_path / "r.txt")
     wait_for(
         "the case in the archive",
         lambda: httpx.post(

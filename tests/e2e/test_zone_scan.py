@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 
@@ -22,7 +20,7 @@ from minio import Minio
 from secondread_cli import kafka_tools
 from secondread_shared import topics
 from secondread_shared.settings import BUCKETS_CLEAR, CommonSettings
-from tests.e2e.conftest import ORTHANC, ZoneBaseline, wait_for
+from tests.e2e.conftest import ORTHANC, ZoneBaseline, submit, wait_for
 from tests.synthetic import Patient, ct_study, planted, write_study
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("running_stack")]
@@ -52,14 +50,7 @@ def test_nothing_identifying_reached_the_clear_zone(
     (tmp_path / "r.txt").write_text(
         f"{patient.name} ({patient.patient_id}), {patient.address}, tel {patient.phone}."
     )
-    done = subprocess.run(
-        [sys.executable, "-m", "secondread_cli.main", "submit", str(folder),
-         "--question", f"Quixote {patient.patient_id}?", "--report-file", str(tmp_path / "r.txt"),
-         "--physician-email", "referrer@example.org", "--json"],
-        capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    case_id = json.loads(done.stdout.strip().splitlines()[-1])["case_id"]
+    case_id = submit(folder, f"Quixote {patient.patient_id}?", tmp_path / "r.txt")
     since = zone_baseline.started.timestamp()
 
     def deidentified() -> list[kafka_tools.Record] | None:
