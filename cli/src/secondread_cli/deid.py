@@ -3,21 +3,51 @@
 Runs the same engine as the deidentify service (DICOM PS3.15 Basic Profile with options, keyed
 pseudonyms, quarantine policy) over every DICOM file under SRC and writes the results into DST.
 See docs/deidentification.md.
+
+The command is parsed with argparse, not typer: ``secondread deid`` is dispatched here before the
+rest of the command line is imported (:mod:`secondread_cli.entry`), so a batch does not pay for
+typer, rich and pydantic at start-up. rich is loaded only to draw a progress bar on a terminal.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
 
-import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
+DESCRIPTION = (
+    "De-identify every DICOM file under SRC into DST (quarantined ones under DST/quarantine)."
+)
+EXIT_FAILED = 1
+EXIT_USAGE = 2
 
-err = Console(stderr=True)
+
+class UsageError(Exception):
+    """A bad argument: printed as ``error: ...`` with exit code 2."""
+
+
+def parser(prog: str = "secondread deid") -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=prog, description=DESCRIPTION)
+    p.add_argument("src", type=Path, metavar="SRC", help="folder of DICOM files (any depth)")
+    p.add_argument("dst", type=Path, metavar="DST", help="output folder (created if missing)")
+    p.add_argument(
+        "--key-file",
+        type=Path,
+        help="pseudonym key file; default: SECONDREAD_PSEUDONYM_KEY(_FILE), else the local "
+        "stack's key (the service's, so the output links to the archive)",
+    )
+    p.add_argument("--issuer", default="", help="issuer of patient ids when a file names none")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="processes to use (default 0: one per CPU)",
+    )
+    p.add_argument("--json", dest="as_json", action="store_true", help="print the summary as JSON")
+    return p
 
 
 def _key(key_file: Path | None) -> bytes:
@@ -25,11 +55,9 @@ def _key(key_file: Path | None) -> bytes:
         try:
             key = key_file.read_bytes().strip()
         except OSError as exc:
-            err.print(f"[red]error:[/red] cannot read --key-file {key_file}: {exc.strerror}")
-            raise typer.Exit(2) from exc
+            raise UsageError(f"cannot read --key-file {key_file}: {exc.strerror}") from exc
         if not key:
-            err.print(f"[red]error:[/red] --key-file {key_file} is empty")
-            raise typer.Exit(2)
+            raise UsageError(f"--key-file {key_file} is empty")
         return key
     from secondread_deidentify.settings import DeidentifySettings
     from secondread_shared.secrets import MissingSecretError, load_key
@@ -44,70 +72,81 @@ def _key(key_file: Path | None) -> bytes:
             environment=settings.environment,
         )
     except MissingSecretError as exc:
-        err.print(f"[red]error:[/red] {exc}, or pass --key-file")
-        raise typer.Exit(2) from exc
+        raise UsageError(f"{exc}, or pass --key-file") from exc
 
 
-def deid(
-    src: Annotated[Path, typer.Argument(help="Folder of DICOM files (any depth)")],
-    dst: Annotated[Path, typer.Argument(help="Output folder (created if missing)")],
-    key_file: Annotated[
-        Path | None,
-        typer.Option(
-            "--key-file",
-            help="Pseudonym key file; default: SECONDREAD_PSEUDONYM_KEY(_FILE), else the local "
-            "stack's key (the service's, so the output links to the archive)",
-        ),
-    ] = None,
-    issuer: Annotated[
-        str, typer.Option("--issuer", help="Issuer of patient ids when a file names none")
-    ] = "",
-    workers: Annotated[
-        int, typer.Option("--workers", help="Processes to use (0: one per CPU)", min=0)
-    ] = 0,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON")] = False,
-) -> None:
-    """De-identify every DICOM file under SRC into DST (quarantined ones under DST/quarantine)."""
-    if not src.is_dir():
-        err.print(f"[red]error:[/red] SRC {src} is not a folder")
-        raise typer.Exit(2)
-    key = _key(key_file)
+@contextmanager
+def _progress(enabled: bool) -> Iterator[Callable[[int, int], None] | None]:
+    """A progress bar on stderr when it is a terminal; nothing otherwise (and rich not loaded)."""
+    if not enabled:
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
     with Progress(
         TextColumn("de-identifying"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeRemainingColumn(),
-        console=err,
+        console=Console(stderr=True),
         transient=True,
-        disable=as_json or not err.is_terminal,
     ) as progress:
         task = progress.add_task("deid", total=None)
+        yield lambda done, total: progress.update(task, completed=done, total=total)
 
-        def on_file(done: int, total: int) -> None:
-            progress.update(task, completed=done, total=total)
 
-        from secondread_deidentify import batch  # pydicom: loaded only when deid runs
+def _print_summary(data: dict[str, object], dst: Path) -> None:
+    out = sys.stdout
+    for name in ("files", "written", "quarantined", "skipped_not_dicom", "failed"):
+        out.write(f"{name:<18}{data[name]:>8}\n")
+    out.write(f"{'patients':<18}{data['patients']:>8}\n{'studies':<18}{data['studies']:>8}\n")
+    reasons = data["quarantine_reasons"]
+    errors = data["errors"]
+    assert isinstance(reasons, dict) and isinstance(errors, dict)
+    for reason, n in reasons.items():
+        out.write(f"quarantined ({n}): {reason}\n")
+    for error, n in errors.items():
+        sys.stderr.write(f"failed ({n}): {error}\n")
+    instances = int(str(data["written"])) + int(str(data["quarantined"]))
+    out.write(
+        f"{instances} instances in {data['seconds']:.2f} s "
+        f"({data['instances_per_second']} instances/s) -> {dst}\n"
+    )
 
+
+def main(argv: Sequence[str] | None = None, prog: str = "secondread deid") -> int:
+    """Run the command; returns the exit code (0 ok, 1 a file failed, 2 bad arguments)."""
+    args = parser(prog).parse_args(argv)
+    try:
+        if not args.src.is_dir():
+            raise UsageError(f"SRC {args.src} is not a folder")
+        if args.workers < 0:
+            raise UsageError(f"--workers must be 0 or more, not {args.workers}")
+        key = _key(args.key_file)
+    except UsageError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return EXIT_USAGE
+    from secondread_deidentify import batch  # pydicom: loaded only when deid runs
+
+    with _progress(not args.as_json and sys.stderr.isatty()) as on_file:
         summary = batch.run(
-            src, dst, key, workers=workers or None, default_issuer=issuer, on_file=on_file
+            args.src,
+            args.dst,
+            key,
+            workers=args.workers or None,
+            default_issuer=args.issuer,
+            on_file=on_file,
         )
     data = summary.as_dict()
-    if as_json:
+    if args.as_json:
         sys.stdout.write(json.dumps(data) + "\n")
     else:
-        table = Table("result", "count")
-        for name in ("files", "written", "quarantined", "skipped_not_dicom", "failed"):
-            table.add_row(name, str(data[name]))
-        table.add_row("patients", str(data["patients"]))
-        table.add_row("studies", str(data["studies"]))
-        Console().print(table)
-        for reason, n in summary.reasons.items():
-            Console().print(f"quarantined ({n}): {reason}")
-        for error, n in summary.errors.items():
-            err.print(f"[red]failed ({n}):[/red] {error}")
-        Console().print(
-            f"{summary.instances} instances in {summary.seconds:.2f} s "
-            f"({data['instances_per_second']} instances/s) -> {dst}"
-        )
-    if not summary.ok:
-        raise typer.Exit(1)
+        _print_summary(data, args.dst)
+    return 0 if summary.ok else EXIT_FAILED

@@ -12,10 +12,11 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 from rich.table import Table
 
-from secondread_cli.deid import deid
+from secondread_cli import deid as deid_command
 
 # Commands import their heavy modules (Kafka, FastStream, OpenTelemetry, httpx) when they run,
-# so `secondread --help` and `secondread deid` start fast.
+# so `secondread --help` starts fast. `secondread deid` does not even load this module
+# (secondread_cli.entry); it is listed here so that help and the application object know it.
 
 app = typer.Typer(
     help="secondread: second-opinion radiology pipeline (local stack and tools).",
@@ -293,7 +294,14 @@ def roster(
     out.print(table)
 
 
-app.command(name="deid")(deid)
+@app.command(
+    help=deid_command.DESCRIPTION,
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    add_help_option=False,  # `deid --help` is argparse's, like every other option of deid
+)
+def deid(ctx: typer.Context) -> None:
+    raise typer.Exit(deid_command.main(ctx.args))
+
 
 if __name__ == "__main__":
     app()
