@@ -2,6 +2,8 @@
 
 import io
 import uuid
+import warnings
+from pathlib import Path
 
 import pydicom
 import pytest
@@ -247,3 +249,21 @@ def test_implicit_vr_encapsulated_and_trailing_elements_keep_pixels_and_lose_phi
     ds = pydicom.dcmread(probe, stop_before_pixels=True)
     tail = find_pixel_tail(ebuf.getvalue(), probe.tell(), ds)
     assert tail is not None and tail.vr == "OB"
+
+
+def test_implicit_vr_data_under_an_explicit_syntax_is_written_as_explicit_vr() -> None:
+    """pydicom's SC_rgb_jpeg.dcm: its dataset is implicit VR although its transfer syntax
+    (JPEG Baseline) is explicit. The output is valid explicit VR with the pixels unchanged."""
+    from pydicom.data import get_testdata_file
+
+    path = get_testdata_file("SC_rgb_jpeg.dcm")
+    assert path is not None
+    before = pydicom.dcmread(path)
+    result = Engine(KEY).deidentify(Path(path))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # pydicom warns when it finds implicit VR instead
+        after = read(result.data)
+    assert after.file_meta.TransferSyntaxUID == before.file_meta.TransferSyntaxUID
+    assert after.get_item(0x00080016).VR == "UI" and after.get_item(0x7FE00010).VR == "OB"
+    assert after.PixelData == before.PixelData
+    assert after.PatientIdentityRemoved == "YES" and after.PatientID == result.pseudonym

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.filebase import DicomBytesIO
-from pydicom.filewriter import write_data_element
+from pydicom.filewriter import correct_ambiguous_vr_element, write_data_element
 from pydicom.multival import MultiValue
 from pydicom.tag import Tag
 from pydicom.uid import UID
@@ -140,6 +140,12 @@ def dataset_bytes(ds: Dataset, extra: Mapping[int, bytes] | None = None) -> byte
                 out += _header(tag, elem.VR, len(value))
                 out += value
                 continue
+        if isinstance(elem, RawDataElement) and elem.VR is None:
+            # Read as implicit VR although the transfer syntax is explicit (a writer's bug
+            # pydicom tolerates): written with the dictionary's VR, as the syntax requires.
+            elem = ds[tag]
+        if elem.VR is not None and " or " in elem.VR:  # e.g. "OB or OW" after such a read
+            elem = correct_ambiguous_vr_element(elem, ds, True)
         start = slow.tell()
         write_data_element(slow, elem, encodings)
         out += slow.getvalue()[start:]
