@@ -66,3 +66,23 @@ def test_declines_implicit_vr_and_changed_character_set() -> None:
     ds.file_meta.TransferSyntaxUID = pydicom.uid.ImplicitVRLittleEndian
     ds.save_as(buf, enforce_file_format=True)
     assert part10_bytes(pydicom.dcmread(io.BytesIO(buf.getvalue()))) is None
+
+
+@pytest.mark.parametrize(
+    "names",
+    [
+        ["Quixote^Alonso^^Don"],  # one group, plain ASCII: the fast path
+        ["Yamada^Tarou=山田^太郎=やまだ^たろう"],  # three groups: pydicom writes it
+        ["Panza^Sancho", "Panza^Teresa"],  # multi-valued: pydicom writes it
+        [""],
+    ],
+)
+def test_person_names_give_the_same_bytes_as_pydicom(names: list[str]) -> None:
+    ds = pydicom.dcmread(io.BytesIO(ct_study(Patient(), count=1, size=8)[0]))
+    ds.SpecificCharacterSet = "ISO_IR 192"
+    buf = io.BytesIO()
+    ds.save_as(buf, enforce_file_format=True)
+    ds = pydicom.dcmread(io.BytesIO(buf.getvalue()))  # read as UTF-8, then changed
+    ds.ReferringPhysicianName = names if len(names) > 1 else names[0]
+    ds.PerformingPhysicianName = "Rocinante^"
+    assert part10_bytes(ds) == _pydicom_bytes(ds)

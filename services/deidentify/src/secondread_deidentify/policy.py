@@ -12,7 +12,8 @@ is quarantined for review instead of passed on:
   carries free text (LT, ST, UT, or an SR ``TextValue``) after de-identification.
 
 A policy is a sequence of :class:`Rule` callables; the first reason found wins. A pixel-text
-detector (OCR) is one more rule: it receives the de-identified dataset, pixel data included.
+detector (OCR) is one more rule: it receives the de-identified dataset, pixel data included (a
+bytes-like value, a read-only ``memoryview`` when the engine kept it out of pydicom).
 """
 
 from __future__ import annotations

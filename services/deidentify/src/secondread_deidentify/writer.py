@@ -21,6 +21,7 @@ from pydicom.filewriter import correct_ambiguous_vr_element, write_data_element
 from pydicom.multival import MultiValue
 from pydicom.tag import Tag
 from pydicom.uid import UID
+from pydicom.valuerep import PersonName
 
 # VRs whose explicit-VR header has 2 reserved bytes and a 32-bit length (PS3.5 Table 7.1-1).
 _LONG_VRS = frozenset(
@@ -40,7 +41,7 @@ def _header(tag: int, vr: str, length: int) -> bytes:
 # String VRs whose value, when plain ASCII ``str``, encodes as the characters themselves (PS3.5
 # 6.2): the same bytes in every character set the standard allows, as pydicom writes them.
 _STRING_VRS = frozenset(
-    {"AE", "AS", "CS", "DA", "DT", "LO", "LT", "SH", "ST", "TM", "UC", "UI", "UR", "UT"}
+    {"AE", "AS", "CS", "DA", "DT", "LO", "LT", "PN", "SH", "ST", "TM", "UC", "UI", "UR", "UT"}
 )
 
 
@@ -52,6 +53,12 @@ def _string_value(elem: DataElement) -> bytes | None:
     value = elem.value
     if value is None or value == "":
         return b""
+    if type(value) is PersonName:
+        # One component group, plain ASCII: pydicom encodes it as the characters themselves.
+        text = str(value)
+        if "=" in text or "\\" in text or not text.isascii():
+            return None
+        return _padded(text, b" ")
     if type(value) in _PLAIN:
         text = value
     elif isinstance(value, MultiValue) and all(type(v) in _PLAIN for v in value):
@@ -123,7 +130,7 @@ def dataset_bytes(ds: Dataset, extra: Mapping[int, bytes] | None = None) -> byte
         if tag in extra:
             out += extra[tag]
             continue
-        elem = ds.get_item(tag)
+        elem: DataElement | RawDataElement = ds.get_item(tag)
         if (
             isinstance(elem, RawDataElement)
             and elem.value is not None
