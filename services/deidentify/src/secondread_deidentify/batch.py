@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
-from secondread_deidentify.engine import Engine
+from secondread_deidentify.engine import Engine, build_profile
 from secondread_deidentify.errors import InvalidInstanceError
 from secondread_deidentify.options import DeidOptions
 from secondread_shared.dicom import configure_pydicom
@@ -102,12 +102,14 @@ _MADE: set[Path] = set()
 """Output folders this process already created (one mkdir per folder, not per file)."""
 
 
-def _write(path: Path, data: bytes) -> None:
+def _write(path: Path, parts: tuple[bytes | memoryview, ...]) -> None:
+    """Write ``parts`` to ``path`` through a temporary name (never a half-written file)."""
     if path.parent not in _MADE:
         path.parent.mkdir(parents=True, exist_ok=True)
         _MADE.add(path.parent)
     tmp = path.with_name(path.name + ".part")
-    tmp.write_bytes(data)
+    with tmp.open("wb") as fh:
+        fh.writelines(parts)  # header, then the pixel data straight from the bytes read
     tmp.replace(path)
 
 
@@ -118,7 +120,8 @@ def process_file(engine: Engine, path: Path, dst: Path, default_issuer: str = ""
             head = fh.read(132)
             if len(head) < 132 or head[128:] != b"DICM":  # PS3.10 7.1 preamble and prefix
                 return FileResult(Outcome.SKIPPED, detail="not DICOM Part 10")
-            data = head + fh.read()
+            fh.seek(0)
+            data = fh.read()  # one buffer for the whole file, never copied again
     except OSError as exc:
         return FileResult(Outcome.FAILED, detail=f"cannot read input: {exc.strerror}")
     try:
@@ -130,7 +133,7 @@ def process_file(engine: Engine, path: Path, dst: Path, default_issuer: str = ""
     try:
         if result.quarantine_reason:
             out = dst / QUARANTINE_DIR / f"{result.sop_instance_uid}.dcm"
-            _write(out, result.data)
+            _write(out, result.parts)
             reason_file = out.with_suffix(".reason.txt")
             reason_file.write_text(result.quarantine_reason + "\n")
             return FileResult(
@@ -147,7 +150,7 @@ def process_file(engine: Engine, path: Path, dst: Path, default_issuer: str = ""
             / result.series_instance_uid
             / f"{result.sop_instance_uid}.dcm"
         )
-        _write(out, result.data)
+        _write(out, result.parts)
     except OSError as exc:
         return FileResult(Outcome.FAILED, detail=f"cannot write output: {exc.strerror}")
     return FileResult(
@@ -186,10 +189,12 @@ def _results(
         for path in files:
             yield process_file(engine, path, dst, default_issuer)
         return
+    build_profile(options)  # resolved once here: forked workers inherit it
     with ProcessPoolExecutor(
         max_workers=workers, initializer=_init_worker, initargs=(key, options)
     ) as pool:
-        chunk = max(1, min(32, len(files) // (workers * 8)))
+        # Small chunks: the last worker to finish waits for at most a few files.
+        chunk = max(1, min(16, len(files) // (workers * 16)))
         yield from pool.map(_work, [(p, dst, default_issuer) for p in files], chunksize=chunk)
 
 

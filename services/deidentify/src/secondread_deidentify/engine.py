@@ -27,7 +27,7 @@ import io
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
-from functools import lru_cache, partial
+from functools import cached_property, lru_cache, partial
 from pathlib import Path
 from typing import Any, Final
 
@@ -238,9 +238,14 @@ class Identity:
 
 @dataclass
 class DeidResult:
-    """One de-identified instance and what the PHI zone needs to know about it."""
+    """One de-identified instance and what the PHI zone needs to know about it.
 
-    data: bytes
+    The instance is ``parts`` one after the other: the de-identified header, then (when the
+    pixel data was never handed to pydicom) a view of the original bytes from the Pixel Data
+    element to the end. A file writer writes the parts as they are; :attr:`data` joins them.
+    """
+
+    parts: tuple[bytes | memoryview, ...]
     pseudonym: str
     identity: Identity
     study_instance_uid: str
@@ -253,6 +258,11 @@ class DeidResult:
     date_shift_days: int
     quarantine_reason: str | None = None
     options: list[str] = field(default_factory=list)
+
+    @cached_property
+    def data(self) -> bytes:
+        """The whole de-identified instance (DICOM Part 10)."""
+        return b"".join(self.parts)
 
 
 def _strings(value: Any) -> list[str]:
@@ -652,10 +662,9 @@ class Engine:
             out = io.BytesIO()
             ds.save_as(out, enforce_file_format=True)
             data = out.getvalue()
-        if tail is not None:
-            data += memoryview(tail.data)[tail.start :]
+        parts = (data,) if tail is None else (data, memoryview(tail.data)[tail.start :])
         return DeidResult(
-            data=data,
+            parts=parts,
             pseudonym=pseudonym,
             identity=identity,
             study_instance_uid=str(ds.get("StudyInstanceUID", "")),
