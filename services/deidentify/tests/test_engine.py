@@ -267,3 +267,40 @@ def test_implicit_vr_data_under_an_explicit_syntax_is_written_as_explicit_vr() -
     assert after.get_item(0x00080016).VR == "UI" and after.get_item(0x7FE00010).VR == "OB"
     assert after.PixelData == before.PixelData
     assert after.PatientIdentityRemoved == "YES" and after.PatientID == result.pseudonym
+
+
+def test_an_engine_that_remembers_gives_what_a_fresh_engine_gives() -> None:
+    """The memos (changed values, identities) only save work: a series through one engine is
+    byte for byte the series through a fresh engine per instance."""
+    series = ct_study(Patient(), count=4, size=8) + ct_study(
+        Patient(name="Panza^Teresa", patient_id="MRN-0002"), count=3, size=8
+    )
+    engine = Engine(KEY)
+    assert [engine.deidentify(d).data for d in series] == [
+        Engine(KEY).deidentify(d).data for d in series
+    ]
+    assert engine._memo and engine._identities  # the memos were used
+
+
+def test_remembered_text_and_dates_never_cross_patients() -> None:
+    """The same bytes in two patients' instances are changed with each patient's own scrubber
+    and date shift."""
+    dulcinea = Patient(name="Toboso^Dulcinea", patient_id="MRN-0003", birth_date="19700101")
+    comment = "seen with Toboso^Dulcinea on 2026-01-02"
+    first = _resave(ct_study(Patient(), count=1, size=8)[0], ImageComments=comment)
+    second = _resave(ct_study(dulcinea, count=1, size=8)[0], ImageComments=comment)
+    engine = Engine(KEY)
+    a, b = read(engine.deidentify(first).data), read(engine.deidentify(second).data)
+    assert "Toboso" in a.ImageComments  # not a known identifier of the first patient
+    assert "Toboso" not in b.ImageComments  # the second patient's own name: scrubbed
+    assert b.ImageComments == read(Engine(KEY).deidentify(second).data).ImageComments
+    assert a.StudyDate != b.StudyDate  # same date read, two patients' shifts
+
+
+def test_a_remembered_identity_keeps_the_sending_hospital() -> None:
+    data = ct_study(Patient(), count=1, size=8)[0]
+    engine = Engine(KEY)
+    one = engine.deidentify(data, default_issuer="HOSP-A")
+    two = engine.deidentify(data, default_issuer="HOSP-B")
+    assert one.pseudonym != two.pseudonym
+    assert one.pseudonym == Engine(KEY).deidentify(data, default_issuer="HOSP-A").pseudonym

@@ -33,7 +33,7 @@ from typing import Any, Final
 
 import pydicom
 from pydicom.datadict import dictionary_VR, keyword_for_tag
-from pydicom.dataelem import DataElement
+from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.errors import InvalidDicomError
 from pydicom.multival import MultiValue
@@ -60,7 +60,7 @@ from secondread_deidentify.tables import (
     ProfileTable,
     load_table,
 )
-from secondread_deidentify.writer import element_bytes, part10_bytes
+from secondread_deidentify.writer import element_bytes, part10_bytes, string_value
 
 
 class Op(Enum):
@@ -121,6 +121,8 @@ DUMMY: Final[dict[str, Any]] = {
 # PS3.5 Table 6.2-1: a cleaned value that grew past its VR's maximum length is cut.
 MAX_LENGTH: Final = {"SH": 16, "LO": 64, "ST": 1024, "LT": 10240, "PN": 64 * 5}
 _BINARY_VRS: Final = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "UN"})
+MEMO_LIMIT: Final = 100_000
+"""Entries an engine memo (changed values, identities) holds before it is emptied."""
 
 
 def resolve(action: Action, keyword: str, vr: str, options: DeidOptions) -> Op:
@@ -308,9 +310,54 @@ def _identity_kind(tag: int) -> str | None:
     return _IDENTITY_KEYWORDS.get(keyword_for_tag(tag))
 
 
-def read_identity(ds: Dataset, default_issuer: str = "") -> Identity:
+# Attributes read_identity reads besides those of _IDENTITY_KEYWORDS and every PN.
+_IDENTITY_TAGS: Final = frozenset(
+    {0x00100021, 0x00100030, 0x00080050}  # IssuerOfPatientID, PatientBirthDate, AccessionNumber
+)
+
+
+def _plain(value: Any) -> bool:
+    """Bytes that read the same in every character set: ASCII without escape sequences."""
+    return isinstance(value, bytes) and value.isascii() and b"\x1b" not in value
+
+
+def _identity_key(ds: Dataset, default_issuer: str) -> tuple[Any, ...] | None:
+    """Everything :func:`read_identity` reads from ``ds``, as the bytes read; ``None`` when
+    ``ds`` has a sequence or an implicit-VR element, or when an identifying attribute was
+    already decoded or is not plain."""
+    parts: list[Any] = [default_issuer]
+    for tag in ds.keys():
+        elem = ds.get_item(tag)
+        if elem.VR in (None, "SQ", "UN"):
+            return None
+        if elem.VR == "PN" or tag in _IDENTITY_TAGS or _identity_kind(tag) is not None:
+            if not isinstance(elem, RawDataElement) or (elem.value and not _plain(elem.value)):
+                return None
+            parts.append((tag, elem.VR, elem.value))
+    return tuple(parts)
+
+
+def read_identity(
+    ds: Dataset, default_issuer: str = "", memo: dict[Any, Identity] | None = None
+) -> Identity:
     """Collect the identifying values of ``ds`` (top level and every sequence) for the vault
-    and for scrubbing; nothing is changed."""
+    and for scrubbing; nothing is changed.
+
+    With ``memo``, the identity of an instance whose identifying attributes are the same bytes
+    as an earlier one's (the rest of its series, in practice) is not decoded again.
+    """
+    key = _identity_key(ds, default_issuer) if memo is not None else None
+    if key is not None and memo is not None:
+        found = memo.get(key)
+        if found is None:
+            if len(memo) >= MEMO_LIMIT:
+                memo.clear()
+            found = memo[key] = _read_identity(ds, default_issuer)
+        return found
+    return _read_identity(ds, default_issuer)
+
+
+def _read_identity(ds: Dataset, default_issuer: str) -> Identity:
     names: list[str] = []
     ids: list[str] = []
     phones: list[str] = []
@@ -354,8 +401,16 @@ def read_identity(ds: Dataset, default_issuer: str = "") -> Identity:
 class _Context:
     """Per-instance state of one walk."""
 
-    def __init__(self, profile: Profile, key: bytes, shift: int, scrubber: Scrubber) -> None:
+    def __init__(
+        self,
+        profile: Profile,
+        key: bytes,
+        shift: int,
+        scrubber: Scrubber,
+        memo: dict[Any, bytes],
+    ) -> None:
         self.profile = profile
+        self.memo = memo
         self.key = key
         self.shift = shift
         self.scrubber = scrubber
@@ -402,6 +457,61 @@ def _shift(elem: DataElement, ctx: _Context) -> None:
     # TM: a whole-day shift leaves the time of day as it is.
 
 
+def _change(elem: DataElement, op: Op, vr: str, ctx: _Context) -> None:
+    """Apply a value-changing ``op`` (REMAP, SHIFT, CLEAN) to a non-sequence element."""
+    if op is Op.REMAP:
+        if vr == "UI":
+            _map_values(elem, ctx.remap)
+        else:
+            elem.value = None
+    elif op is Op.SHIFT:
+        _shift(elem, ctx)
+    elif op is Op.CLEAN:
+        if vr in TEXT_VRS or vr == "PN":
+            _map_values(elem, partial(_clean, ctx.scrubber, MAX_LENGTH.get(vr)))
+        elif vr in ("DA", "DT"):
+            _shift(elem, ctx)
+
+
+_MEMO_OPS: Final = frozenset({Op.REMAP, Op.SHIFT, Op.CLEAN})
+
+
+def _change_raw(
+    ds: Dataset, tag: BaseTag, op: Op, vr: str, ctx: _Context, memo: dict[Any, bytes]
+) -> bool:
+    """Apply ``op`` to the raw element ``tag`` through ``memo``; ``False`` when it does not apply.
+
+    The values of a series repeat from instance to instance (study and series UIDs, dates,
+    descriptions): the encoded result of a change is memoised by the bytes read and what the
+    change depends on (the key for UIDs, the patient's shift for dates, the patient's scrubber
+    for text), and reused as a raw element the writer copies. Only plain ASCII values without
+    escape sequences are memoised, which read the same in every character set.
+    """
+    raw = ds.get_item(tag)
+    value = raw.value if isinstance(raw, RawDataElement) and raw.VR == vr else None
+    if not value or not _plain(value):
+        return False
+    key = (
+        tag,
+        op,
+        value,
+        ctx.shift if op is Op.SHIFT else 0,
+        ctx.scrubber if op is Op.CLEAN else None,
+    )
+    done = memo.get(key)
+    if done is not None:
+        ds[tag] = raw._replace(value=done, length=len(done))
+        return True
+    elem = ds[tag]
+    _change(elem, op, vr, ctx)
+    encoded = string_value(elem)
+    if encoded is not None:
+        if len(memo) >= MEMO_LIMIT:
+            memo.clear()
+        memo[key] = encoded
+    return True
+
+
 def _walk(ds: Dataset, ctx: _Context) -> None:
     profile = ctx.profile
     for tag in list(ds.keys()):
@@ -433,34 +543,17 @@ def _walk(ds: Dataset, ctx: _Context) -> None:
         if op is Op.DUMMY:
             _dummy(ds, tag, vr, ctx)
             continue
-        if op is Op.EMPTY and vr != "SQ":
-            ds[tag] = DataElement(tag, vr, None)  # the value read is never decoded
+        if vr == "SQ":
+            if op is Op.EMPTY:
+                ds[tag].value = []  # the element read keeps its length encoding
+            elif op in (Op.RECURSE, Op.REMAP, Op.CLEAN):
+                for item in ds[tag].value:
+                    _walk(item, ctx)
             continue
-        elem = ds[tag]
-        if op is Op.RECURSE:
-            if vr == "SQ":
-                for item in elem.value:
-                    _walk(item, ctx)
-        elif op is Op.EMPTY:
-            elem.value = []  # a sequence: the element read keeps its length encoding
-        elif op is Op.REMAP:
-            if vr == "SQ":
-                for item in elem.value:
-                    _walk(item, ctx)
-            elif vr == "UI":
-                _map_values(elem, ctx.remap)
-            else:
-                elem.value = None
-        elif op is Op.SHIFT:
-            _shift(elem, ctx)
-        elif op is Op.CLEAN:
-            if vr == "SQ":
-                for item in elem.value:
-                    _walk(item, ctx)
-            elif vr in TEXT_VRS or vr == "PN":
-                _map_values(elem, partial(_clean, ctx.scrubber, MAX_LENGTH.get(vr)))
-            elif vr in ("DA", "DT"):
-                _shift(elem, ctx)
+        if op is Op.EMPTY:
+            ds[tag] = DataElement(tag, vr, None)  # the value read is never decoded
+        elif op is not Op.RECURSE and not _change_raw(ds, tag, op, vr, ctx, ctx.memo):
+            _change(ds[tag], op, vr, ctx)
 
 
 def _method_item(code: tuple[str, str]) -> Dataset:
@@ -581,6 +674,8 @@ class Engine:
             _METHOD_CODE_SEQUENCE, "SQ", [_method_item(c) for c in self.options.codes()]
         )
         self._method_bytes = element_bytes(self._method_sequence)
+        self._memo: dict[Any, bytes] = {}  # see _change_raw
+        self._identities: dict[Any, Identity] = {}  # see read_identity
 
     def deidentify(self, data: bytes | Path, *, default_issuer: str = "") -> DeidResult:
         """De-identify one DICOM Part 10 instance.
@@ -622,11 +717,12 @@ class Engine:
         With ``tail``, ``ds`` was read without its Pixel Data, which is appended to the
         serialised header byte for byte (the pixel data is never decoded, so never changed).
         """
-        identity = read_identity(ds, default_issuer)
+        identity = read_identity(ds, default_issuer, self._identities)
         pseudonym = patient_pseudonym(self.key, identity.issuer, identity.patient_id)
         shift = date_shift_days(self.key, pseudonym)
         date_shift = shift if self.options.retain_longitudinal_modified_dates else None
-        ctx = _Context(self.profile, self.key, shift, _scrubber(identity.known(), date_shift))
+        scrubber = _scrubber(identity.known(), date_shift)
+        ctx = _Context(self.profile, self.key, shift, scrubber, self._memo)
         original_study = str(ds.get("StudyInstanceUID", ""))
         old_meta = getattr(ds, "file_meta", None)
         transfer_syntax = old_meta.get("TransferSyntaxUID") if old_meta is not None else None

@@ -48,8 +48,11 @@ _STRING_VRS = frozenset(
 _PLAIN = (str, UID)  # UID is a str without any encoding of its own
 
 
-def _string_value(elem: DataElement) -> bytes | None:
-    """The encoded value of a plain-ASCII string element, or ``None`` to let pydicom write it."""
+def string_value(elem: DataElement) -> bytes | None:
+    """The encoded value of a plain-ASCII string element, or ``None`` to let pydicom write it
+    (any other VR or value)."""
+    if elem.VR not in _STRING_VRS:
+        return None
     value = elem.value
     if value is None or value == "":
         return b""
@@ -141,8 +144,8 @@ def dataset_bytes(ds: Dataset, extra: Mapping[int, bytes] | None = None) -> byte
             out += _header(tag, elem.VR, len(elem.value))
             out += elem.value
             continue
-        if isinstance(elem, DataElement) and elem.VR in _STRING_VRS:
-            value = _string_value(elem)
+        if isinstance(elem, DataElement):
+            value = string_value(elem)
             if value is not None:
                 out += _header(tag, elem.VR, len(value))
                 out += value
