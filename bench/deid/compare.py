@@ -5,7 +5,8 @@ Usage: python bench/deid/compare.py SRC WORKDIR KEYFILE [ROUNDS]
 Each tool runs as its own command line (process start-up and imports included), on warm page
 cache, writing into an empty output folder under WORKDIR. The three tools run one after the
 other in a round, ROUNDS times (default 5), the order rotating from round to round, so a burst
-of background load on a shared 2-core machine hits all three alike; each tool's figure is its
+of background load on a shared 2-core machine hits all three alike, and dirty pages are written
+back before each run, so no tool pays for the previous one's output; each tool's figure is its
 median over the rounds. Then the same for each tool's own entry function after its imports
 (bench/deid/inprocess.py): the processing rate.
 """
@@ -82,6 +83,7 @@ def rounds(
             out = work / tool.split()[0]
             shutil.rmtree(out, ignore_errors=True)
             out.mkdir(parents=True)  # dicom-anonymizer refuses (and exits 0) without it
+            os.sync()  # no tool pays for writing back the previous tool's output
             elapsed = run(tool, out)
             written = files(out)
             if written != count:
