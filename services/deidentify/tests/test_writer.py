@@ -68,6 +68,15 @@ def test_declines_implicit_vr_and_changed_character_set() -> None:
     assert part10_bytes(pydicom.dcmread(io.BytesIO(buf.getvalue()))) is None
 
 
+def test_declines_a_deflated_transfer_syntax() -> None:
+    """A deflated dataset reads as explicit VR little endian, but must be written deflated."""
+    ds = pydicom.dcmread(io.BytesIO(ct_study(Patient(), count=1, size=8)[0]))
+    ds.file_meta.TransferSyntaxUID = pydicom.uid.DeflatedExplicitVRLittleEndian
+    buf = io.BytesIO()
+    ds.save_as(buf, enforce_file_format=True)
+    assert part10_bytes(pydicom.dcmread(io.BytesIO(buf.getvalue()))) is None
+
+
 @pytest.mark.parametrize(
     "names",
     [

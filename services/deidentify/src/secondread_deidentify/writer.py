@@ -162,11 +162,25 @@ def dataset_bytes(ds: Dataset, extra: Mapping[int, bytes] | None = None) -> byte
     return bytes(out)
 
 
+def _explicit_le(transfer_syntax: str | None) -> bool:
+    """Whether a transfer syntax encodes the dataset as plain Explicit VR Little Endian (not
+    implicit, big endian or deflated: PS3.5 A.2, A.5)."""
+    if not transfer_syntax:
+        return False
+    ts = UID(transfer_syntax)
+    return (
+        ts.is_transfer_syntax
+        and not ts.is_implicit_VR
+        and ts.is_little_endian
+        and not ts.is_deflated
+    )
+
+
 def part10_bytes(ds: Dataset, extra: Mapping[int, bytes] | None = None) -> bytes | None:
     """``ds`` with its ``file_meta`` (and ``extra``, see :func:`dataset_bytes`) as a Part 10
     file, or ``None`` to fall back to pydicom."""
     meta = getattr(ds, "file_meta", None)
-    if meta is None:
+    if meta is None or not _explicit_le(meta.get("TransferSyntaxUID")):
         return None
     head = file_meta_bytes(meta)
     if head is None:
