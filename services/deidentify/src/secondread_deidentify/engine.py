@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from functools import cached_property, lru_cache, partial
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import pydicom
 from pydicom.datadict import dictionary_VR, keyword_for_tag
@@ -123,6 +123,7 @@ MAX_LENGTH: Final = {"SH": 16, "LO": 64, "ST": 1024, "LT": 10240, "PN": 64 * 5}
 _BINARY_VRS: Final = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "UN"})
 MEMO_LIMIT: Final = 100_000
 """Entries an engine memo (changed values, identities) holds before it is emptied."""
+_V = TypeVar("_V")
 
 
 def resolve(action: Action, keyword: str, vr: str, options: DeidOptions) -> Op:
@@ -316,6 +317,14 @@ _IDENTITY_TAGS: Final = frozenset(
 )
 
 
+def _remember(memo: dict[Any, _V], key: Any, value: _V) -> _V:
+    """Store ``value`` in an engine memo, emptied first when it holds :data:`MEMO_LIMIT`."""
+    if len(memo) >= MEMO_LIMIT:
+        memo.clear()
+    memo[key] = value
+    return value
+
+
 def _plain(value: Any) -> bool:
     """Bytes that read the same in every character set: ASCII without escape sequences."""
     return isinstance(value, bytes) and value.isascii() and b"\x1b" not in value
@@ -346,15 +355,12 @@ def read_identity(
     With ``memo``, the identity of an instance whose identifying attributes are the same bytes
     as an earlier one's (the rest of its series, in practice) is not decoded again.
     """
-    key = _identity_key(ds, default_issuer) if memo is not None else None
-    if key is not None and memo is not None:
-        found = memo.get(key)
-        if found is None:
-            if len(memo) >= MEMO_LIMIT:
-                memo.clear()
-            found = memo[key] = _read_identity(ds, default_issuer)
-        return found
-    return _read_identity(ds, default_issuer)
+    if memo is None or (key := _identity_key(ds, default_issuer)) is None:
+        return _read_identity(ds, default_issuer)
+    found = memo.get(key)
+    if found is None:
+        found = _remember(memo, key, _read_identity(ds, default_issuer))
+    return found
 
 
 def _read_identity(ds: Dataset, default_issuer: str) -> Identity:
@@ -473,12 +479,7 @@ def _change(elem: DataElement, op: Op, vr: str, ctx: _Context) -> None:
             _shift(elem, ctx)
 
 
-_MEMO_OPS: Final = frozenset({Op.REMAP, Op.SHIFT, Op.CLEAN})
-
-
-def _change_raw(
-    ds: Dataset, tag: BaseTag, op: Op, vr: str, ctx: _Context, memo: dict[Any, bytes]
-) -> bool:
+def _change_raw(ds: Dataset, tag: BaseTag, op: Op, vr: str, ctx: _Context) -> bool:
     """Apply ``op`` to the raw element ``tag`` through ``memo``; ``False`` when it does not apply.
 
     The values of a series repeat from instance to instance (study and series UIDs, dates,
@@ -498,7 +499,7 @@ def _change_raw(
         ctx.shift if op is Op.SHIFT else 0,
         ctx.scrubber if op is Op.CLEAN else None,
     )
-    done = memo.get(key)
+    done = ctx.memo.get(key)
     if done is not None:
         ds[tag] = raw._replace(value=done, length=len(done))
         return True
@@ -506,9 +507,7 @@ def _change_raw(
     _change(elem, op, vr, ctx)
     encoded = string_value(elem)
     if encoded is not None:
-        if len(memo) >= MEMO_LIMIT:
-            memo.clear()
-        memo[key] = encoded
+        _remember(ctx.memo, key, encoded)
     return True
 
 
@@ -552,7 +551,7 @@ def _walk(ds: Dataset, ctx: _Context) -> None:
             continue
         if op is Op.EMPTY:
             ds[tag] = DataElement(tag, vr, None)  # the value read is never decoded
-        elif op is not Op.RECURSE and not _change_raw(ds, tag, op, vr, ctx, ctx.memo):
+        elif op is not Op.RECURSE and not _change_raw(ds, tag, op, vr, ctx):
             _change(ds[tag], op, vr, ctx)
 
 
