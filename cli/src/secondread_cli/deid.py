@@ -17,6 +17,10 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the module itself loads pydicom: imported only when deid runs
+    from secondread_deidentify.batch import Summary
 
 DESCRIPTION = (
     "De-identify every DICOM file under SRC into DST (quarantined ones under DST/quarantine)."
@@ -102,21 +106,25 @@ def _progress(enabled: bool) -> Iterator[Callable[[int, int], None] | None]:
         yield lambda done, total: progress.update(task, completed=done, total=total)
 
 
-def _print_summary(data: dict[str, object], dst: Path) -> None:
-    out = sys.stdout
-    for name in ("files", "written", "quarantined", "skipped_not_dicom", "failed"):
-        out.write(f"{name:<18}{data[name]:>8}\n")
-    out.write(f"{'patients':<18}{data['patients']:>8}\n{'studies':<18}{data['studies']:>8}\n")
-    reasons = data["quarantine_reasons"]
-    errors = data["errors"]
-    assert isinstance(reasons, dict) and isinstance(errors, dict)
-    for reason, n in reasons.items():
-        out.write(f"quarantined ({n}): {reason}\n")
-    for error, n in errors.items():
+def _print_summary(summary: Summary, dst: Path) -> None:
+    data = summary.as_dict()
+    names = (
+        "files",
+        "written",
+        "quarantined",
+        "skipped_not_dicom",
+        "failed",
+        "patients",
+        "studies",
+    )
+    for name in names:
+        sys.stdout.write(f"{name:<18}{data[name]:>8}\n")
+    for reason, n in summary.reasons.items():
+        sys.stdout.write(f"quarantined ({n}): {reason}\n")
+    for error, n in summary.errors.items():
         sys.stderr.write(f"failed ({n}): {error}\n")
-    instances = int(str(data["written"])) + int(str(data["quarantined"]))
-    out.write(
-        f"{instances} instances in {data['seconds']:.2f} s "
+    sys.stdout.write(
+        f"{summary.instances} instances in {summary.seconds:.2f} s "
         f"({data['instances_per_second']} instances/s) -> {dst}\n"
     )
 
@@ -144,9 +152,8 @@ def main(argv: Sequence[str] | None = None, prog: str = "secondread deid") -> in
             default_issuer=args.issuer,
             on_file=on_file,
         )
-    data = summary.as_dict()
     if args.as_json:
-        sys.stdout.write(json.dumps(data) + "\n")
+        sys.stdout.write(json.dumps(summary.as_dict()) + "\n")
     else:
-        _print_summary(data, args.dst)
+        _print_summary(summary, args.dst)
     return 0 if summary.ok else EXIT_FAILED
