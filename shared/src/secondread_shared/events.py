@@ -166,6 +166,14 @@ class CaseDeidentified(Event):
     """The pseudonymous studies of ``study_instance_uids`` that the intake sent as priors."""
     deidentification_method: list[str] = Field(default_factory=list)
     """The PS3.15 profile and options applied (CID 7050 code meanings)."""
+    study_descriptions: list[str] = Field(default_factory=list)
+    """Study Description of the current studies, as cleaned (for subspecialty rules)."""
+    series_descriptions: list[str] = Field(default_factory=list)
+    """Series Descriptions of the current studies, as cleaned."""
+    procedure_codes: list[str] = Field(default_factory=list)
+    """Code Meanings of the (Requested) Procedure Code Sequences of the current studies."""
+    patient_age: str = ""
+    """DICOM AS of the current study (``045Y``, ``006M``); empty when not sent."""
 
 
 class PriorStudy(BaseModel):

@@ -259,6 +259,12 @@ class DeidResult:
     modality: str
     body_part: str
     date_shift_days: int
+    study_description: str = ""
+    series_description: str = ""
+    procedure_codes: tuple[str, ...] = ()
+    """Code meanings of the procedure code sequences the profile kept."""
+    patient_age: str = ""
+    """DICOM AS (``045Y``), kept by the Retain Patient Characteristics Option."""
     quarantine_reason: str | None = None
     options: list[str] = field(default_factory=list)
 
@@ -266,6 +272,21 @@ class DeidResult:
     def data(self) -> bytes:
         """The whole de-identified instance (DICOM Part 10)."""
         return b"".join(self.parts)
+
+
+_PROCEDURE_CODE_KEYWORDS: Final = ("ProcedureCodeSequence", "RequestedProcedureCodeSequence")
+
+
+def _code_meanings(ds: Dataset, keywords: Sequence[str]) -> tuple[str, ...]:
+    """The Code Meanings of the items of the code sequences ``keywords`` (PS3.3 8.8), as
+    written after de-identification."""
+    meanings: list[str] = []
+    for kw in keywords:
+        for item in ds.get(kw) or ():
+            meaning = str(item.get("CodeMeaning", "") or "").strip()
+            if meaning:
+                meanings.append(meaning)
+    return tuple(dict.fromkeys(meanings))
 
 
 def _strings(value: Any) -> list[str]:
@@ -770,6 +791,10 @@ class Engine:
             modality=str(ds.get("Modality", "")),
             body_part=str(ds.get("BodyPartExamined", "")),
             date_shift_days=shift,
+            study_description=str(ds.get("StudyDescription", "") or ""),
+            series_description=str(ds.get("SeriesDescription", "") or ""),
+            procedure_codes=_code_meanings(ds, _PROCEDURE_CODE_KEYWORDS),
+            patient_age=str(ds.get("PatientAge", "") or ""),
             quarantine_reason=reason,
             options=[c[1] for c in self.options.codes()],
         )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
 from secondread_deidentify.engine import DeidResult, Engine
@@ -109,6 +109,7 @@ async def case_received(event: CaseReceived, deps: DeidentifyDeps) -> None:
     if len(by_patient) > 1:
         flags.append("multiple_patients")
     written_results = [r for r in results if not r.quarantine_reason]
+    current_written = [r for r in current if not r.quarantine_reason] or written_results
     prior_studies = {
         r.study_instance_uid
         for ref, r in zip(event.instances, results, strict=True)
@@ -133,6 +134,10 @@ async def case_received(event: CaseReceived, deps: DeidentifyDeps) -> None:
         quarantined=quarantined,
         flags=flags,
         deidentification_method=primary.options,
+        study_descriptions=_distinct(r.study_description for r in current_written),
+        series_descriptions=_distinct(r.series_description for r in current_written),
+        procedure_codes=_distinct(c for r in current_written for c in r.procedure_codes),
+        patient_age=next((r.patient_age for r in current_written if r.patient_age), ""),
     )
     await deps.publish(out)
     await deps.publish(
@@ -151,6 +156,10 @@ async def case_received(event: CaseReceived, deps: DeidentifyDeps) -> None:
         instances=len(written),
         quarantined=len(quarantined),
     )
+
+
+def _distinct(values: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(v for v in values if v))
 
 
 @dataclass
