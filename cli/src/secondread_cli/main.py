@@ -267,31 +267,104 @@ def dlq_replay(
     out.print(f"replayed {n} dead letter(s) onto {topic}")
 
 
-@app.command()
-def roster(
-    path: Annotated[Path, typer.Option(envvar="SECONDREAD_ROSTER_PATH")] = Path(
-        "deploy/roster.toml"
-    ),
+roster_app = typer.Typer(help="The radiologist roster routing assigns from.", no_args_is_help=True)
+app.add_typer(roster_app, name="roster")
+
+
+@roster_app.command("import")
+def roster_import(
+    file: Annotated[Path, typer.Argument(help="Roster file, TOML or YAML (docs/routing.md)")],
 ) -> None:
-    """Show the radiologist roster routing assigns from."""
-    from secondread_routing.roster import RosterError, load_roster
+    """Validate FILE and make it the roster (atomic; the same file again changes nothing)."""
+    import asyncio
+
+    from secondread_cli.roster import import_file
+    from secondread_routing.roster import RosterError
+    from secondread_shared.db import DatabaseError
 
     try:
-        loaded = load_roster(path)
+        changed = asyncio.run(import_file(file))
     except RosterError as exc:
-        err.print(f"[red]error:[/red] {exc}")
+        for problem in exc.problems:
+            err.print(f"[red]error:[/red] {problem}")
+        err.print("nothing was changed")
         raise typer.Exit(1) from exc
-    table = Table("id", "name", "subspecialties", "jurisdictions", "max open", "conflicts")
-    for r in loaded.radiologist:
+    except DatabaseError as exc:
+        err.print(f"[red]error:[/red] routing's database: {exc}")
+        raise typer.Exit(1) from exc
+    if changed:
+        out.print(f"roster imported: {len(changed)} reader(s) changed: {', '.join(changed)}")
+    else:
+        out.print("roster unchanged")
+
+
+@roster_app.command("list")
+def roster_list() -> None:
+    """Show the readers, their open cases and their availability."""
+    import asyncio
+
+    from secondread_cli.roster import list_readers
+    from secondread_shared.db import DatabaseError
+
+    try:
+        rows = asyncio.run(list_readers())
+    except DatabaseError as exc:
+        err.print(f"[red]error:[/red] routing's database: {exc}")
+        raise typer.Exit(1) from exc
+    table = Table("id", "name", "subspecialties", "licences", "open", "max open",
+                  "availability", "conflicts")  # fmt: skip
+    for row in rows:
+        r = row.reader
         table.add_row(
             r.id,
-            r.name,
+            f"{r.display_name}, {r.credentials}" if r.credentials else r.display_name,
             ", ".join(r.subspecialties),
-            ", ".join(r.jurisdictions),
+            ", ".join(f"{lic.jurisdiction} to {lic.expires}" for lic in r.licences),
+            str(row.open_cases),
             str(r.max_open),
+            row.availability,
             ", ".join(r.conflicts),
         )
     out.print(table)
+    err.print(f"{len(rows)} readers")
+
+
+@app.command()
+def classify(
+    path: Annotated[Path, typer.Argument(help="A DICOM file, or a folder holding one study")],
+    rules: Annotated[
+        Path | None,
+        typer.Option(
+            "--rules", help="Rules file (default: routing's, or SECONDREAD_ROUTING_RULES)"
+        ),
+    ] = None,
+    question: Annotated[str, typer.Option("--question", help="Clinical question")] = "",
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
+) -> None:
+    """Classify a study into a subspecialty with routing's rules; print the rule and inputs."""
+    import os
+
+    from secondread_cli.classify import ClassifyError, read_headers, result
+    from secondread_routing.rules import RulesError, load_rules
+
+    env = os.environ.get("SECONDREAD_ROUTING_RULES")
+    try:
+        loaded = load_rules(rules or (Path(env) if env else None))
+        headers = read_headers(path)
+    except (RulesError, ClassifyError) as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from exc
+    answer = result(headers, loaded.classify(headers.facts(question)), loaded)
+    if as_json:
+        sys.stdout.write(json.dumps(answer) + "\n")
+        return
+    out.print(f"subspecialty: {answer['subspecialty']}")
+    out.print(f"rule:         {answer['rule']}  ({answer['rules_file']})")
+    if answer["flags"]:
+        out.print(f"flags:        {', '.join(answer['flags'])}")
+    for key, value in answer["inputs"].items():
+        shown = ", ".join(value) if isinstance(value, list) else str(value)
+        out.print(f"  {key}: {shown or '-'}")
 
 
 @app.command(

@@ -45,3 +45,12 @@ def test_later_or_undated_studies_get_no_recency_credit_and_limit_applies() -> N
 def test_parse_da() -> None:
     assert parse_da("20250131") == date(2025, 1, 31)
     assert parse_da("2025013") is None and parse_da("20251399") is None and parse_da("") is None
+
+
+def test_look_back_window_leaves_out_older_studies() -> None:
+    current = [study("now", date(2026, 1, 10), {"CT"}, {"CHEST"})]
+    old = study("old", date(2019, 1, 1), {"CT"}, {"CHEST"})
+    recent = study("recent", date(2025, 7, 1), {"CT"}, {"CHEST"})
+    undated = study("undated", None, {"CT"}, {"CHEST"})
+    ranked = rank_priors(current, [old, recent, undated], lookback_days=365)
+    assert {r.study.study_instance_uid for r in ranked} == {"recent", "undated"}

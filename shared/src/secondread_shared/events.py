@@ -192,8 +192,30 @@ class PriorStudy(BaseModel):
     reasons: list[str] = Field(default_factory=list)
 
 
+class EarlierOpinion(BaseModel):
+    """A signed second opinion of an earlier case of the same pseudonymous patient."""
+
+    model_config = ConfigDict(frozen=True)
+
+    case_id: str
+    report_id: str
+    radiologist_id: str
+    signed_at: datetime
+    assessment: str = ""
+    subspecialty: str = ""
+
+
+class Priority(StrEnum):
+    """The order of work: urgency, raised one level by a triage flag configured to do so."""
+
+    ROUTINE = "routine"
+    HIGH = "high"
+    URGENT = "urgent"
+
+
 class CaseAssigned(Event):
-    """routing -> reporting."""
+    """routing -> reporting. A reassignment (decline, accept timeout) is a new ``case.assigned``
+    of the same case to another reader."""
 
     TOPIC: ClassVar[str] = topics.CASE_ASSIGNED
     event_type: Literal["case.assigned"] = "case.assigned"
@@ -210,6 +232,16 @@ class CaseAssigned(Event):
     flags: list[str] = Field(default_factory=list)
     priors: list[PriorStudy] = Field(default_factory=list)
     """Earlier studies of the patient in the archive, most relevant first."""
+    priority: Priority = Priority.ROUTINE
+    rule: str = ""
+    """The id of the subspecialty rule that matched (``general`` when none did)."""
+    radiologist_name: str = ""
+    """The reader's display name, for the report's signature block."""
+    radiologist_credentials: str = ""
+    accept_by: datetime | None = None
+    """When the assignment is reassigned unless the reader has accepted it."""
+    earlier_opinions: list[EarlierOpinion] = Field(default_factory=list)
+    """Signed second opinions of the patient's earlier cases, newest first."""
 
 
 class ReportSigned(Event):
@@ -258,11 +290,45 @@ class NotificationFailed(Event):
     attempts: int = Field(ge=1)
 
 
+class CaseAccepted(Event):
+    """reporting -> routing: the assigned reader takes the case (stops the accept timer)."""
+
+    TOPIC: ClassVar[str] = topics.CASE_ACCEPTED
+    event_type: Literal["case.accepted"] = "case.accepted"
+
+    radiologist_id: str
+
+
+class CaseDeclined(Event):
+    """reporting -> routing: the assigned reader gives the case back; routing reassigns it."""
+
+    TOPIC: ClassVar[str] = topics.CASE_DECLINED
+    event_type: Literal["case.declined"] = "case.declined"
+
+    radiologist_id: str
+    reason: str = ""
+
+
+class RosterChanged(Event):
+    """``secondread roster import`` -> routing: readers changed, retry waiting cases.
+
+    Not about one case: ``case_id`` (the message key) is the constant ``roster``.
+    """
+
+    TOPIC: ClassVar[str] = topics.ROSTER_CHANGED
+    event_type: Literal["roster.changed"] = "roster.changed"
+
+    case_id: str = "roster"
+    readers: list[str] = Field(default_factory=list)
+    """The ids of the readers added, changed or removed."""
+
+
 class CaseState(StrEnum):
     RECEIVED = "received"
     DEIDENTIFIED = "deidentified"
     QUARANTINED = "quarantined"
     ASSIGNED = "assigned"
+    UNASSIGNED = "unassigned"
     SIGNED = "signed"
     NOTIFIED = "notified"
     NOTIFICATION_FAILED = "notification_failed"
@@ -288,4 +354,7 @@ ALL_EVENTS: tuple[type[Event], ...] = (
     NotificationDelivered,
     NotificationFailed,
     CaseStatusChanged,
+    CaseAccepted,
+    CaseDeclined,
+    RosterChanged,
 )

@@ -20,6 +20,9 @@ REPORT_SIGNED = "secondread.report.signed.v1"
 NOTIFICATION_DELIVERED = "secondread.notification.delivered.v1"
 NOTIFICATION_FAILED = "secondread.notification.failed.v1"
 CASE_STATUS = "secondread.case.status.v1"
+CASE_ACCEPTED = "secondread.case.accepted.v1"
+CASE_DECLINED = "secondread.case.declined.v1"
+ROSTER_CHANGED = "secondread.roster.changed.v1"
 
 EVENT_TOPICS: tuple[str, ...] = (
     CASE_RECEIVED,
@@ -30,6 +33,9 @@ EVENT_TOPICS: tuple[str, ...] = (
     NOTIFICATION_DELIVERED,
     NOTIFICATION_FAILED,
     CASE_STATUS,
+    CASE_ACCEPTED,
+    CASE_DECLINED,
+    ROSTER_CHANGED,
 )
 
 DEFAULT_PARTITIONS = 3

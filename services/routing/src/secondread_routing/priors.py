@@ -48,12 +48,18 @@ def parse_da(value: str) -> date | None:
 
 
 def rank_priors(
-    current: list[StudySummary], candidates: list[StudySummary], *, limit: int = 10
+    current: list[StudySummary],
+    candidates: list[StudySummary],
+    *,
+    limit: int = 10,
+    lookback_days: int | None = None,
 ) -> list[RankedPrior]:
     """Rank ``candidates`` (the patient's other archived studies) against the current ones.
 
     The current studies themselves are never priors; a study dated after the current one is
-    kept (it may be a later follow-up) but gets no recency credit.
+    kept (it may be a later follow-up) but gets no recency credit. With ``lookback_days``, a
+    study dated more than that many days before the current one is left out (an undated one is
+    kept: its age is unknown).
     """
     current_uids = {s.study_instance_uid for s in current}
     parts = frozenset().union(*(s.body_parts for s in current)) if current else frozenset()
@@ -63,6 +69,13 @@ def rank_priors(
     ranked: list[RankedPrior] = []
     for study in candidates:
         if study.study_instance_uid in current_uids:
+            continue
+        if (
+            lookback_days is not None
+            and reference
+            and study.study_date
+            and (reference - study.study_date).days > lookback_days
+        ):
             continue
         score, reasons = 0.0, []
         if parts & study.body_parts:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 
 from secondread_shared.settings import CommonSettings
 
@@ -15,6 +16,15 @@ class RoutingSettings(CommonSettings):
     db_user: str = "routing"
     db_password: SecretStr = SecretStr("routing-local")
 
+    routing_rules: Path | None = None
+    """``SECONDREAD_ROUTING_RULES``: a rules file replacing the default (docs/routing.md)."""
     roster_path: Path = Path("deploy/roster.toml")
-    routine_due_hours: int = 72
-    urgent_due_hours: int = 24
+    """Imported at start-up when the roster in the database is empty (a first start)."""
+    capacity_policy: Literal["strict", "soft"] = "strict"
+    routine_due_hours: float = Field(default=72, gt=0)
+    urgent_due_hours: float = Field(default=24, gt=0)
+    routine_accept_minutes: float = Field(default=240, gt=0)
+    urgent_accept_minutes: float = Field(default=30, gt=0)
+    priors_lookback_days: int = Field(default=3650, ge=1)
+    timer_poll_seconds: float = Field(default=2.0, gt=0)
+    unassigned_retry_seconds: float = Field(default=60.0, gt=0)
