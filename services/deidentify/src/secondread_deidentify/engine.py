@@ -54,6 +54,7 @@ from secondread_deidentify.scrub import KnownIdentifiers, Scrubber
 from secondread_deidentify.tables import (
     CLEAN_DESCRIPTORS,
     NOT_SHIFTED,
+    REMOVED_FREE_TEXT,
     RETAIN_PATIENT_CHARACTERISTICS,
     TEMPORAL_VRS,
     Action,
@@ -142,7 +143,12 @@ def resolve(action: Action, keyword: str, vr: str, options: DeidOptions) -> Op:
             return Op.RECURSE if vr == "SQ" else Op.KEEP
         if kept is Action.C:
             return Op.CLEAN
-    if options.clean_descriptors and keyword in CLEAN_DESCRIPTORS and vr != "SQ":
+    if (
+        options.clean_descriptors
+        and keyword in CLEAN_DESCRIPTORS
+        and keyword not in REMOVED_FREE_TEXT
+        and vr != "SQ"
+    ):
         return Op.CLEAN
     if (
         options.retain_longitudinal_modified_dates
@@ -231,7 +237,7 @@ class Identity:
             birth_date=self.birth_date,
             phones=self.phones,
             addresses=self.addresses,
-            other=self.institutions,
+            organisations=self.institutions,
         )
 
     def identifiers(self) -> list[str]:

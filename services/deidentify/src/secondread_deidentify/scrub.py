@@ -1,8 +1,8 @@
-"""Scrub free text of the identifiers that are known for a patient.
+"""Scrub free text of the identifiers of a patient: those known, then those a detector finds.
 
 Used for the free text of the intake (clinical question, original report) and, under the Clean
-Descriptors Option (DICOM PS3.15 E.3.5), for descriptors in the headers. Every identifier known
-from the headers and the intake is replaced by a placeholder:
+Descriptors Option (DICOM PS3.15 E.3.5), for descriptors in the headers. First, every identifier
+known from the headers and the intake is replaced by a placeholder:
 
 - person names in any order and case, and each of their parts;
 - patient ids (MRN and others), accession numbers;
@@ -12,6 +12,11 @@ from the headers and the intake is replaced by a placeholder:
 - known phone numbers whatever their separators, and anything that looks like a phone number;
 - known addresses, whole or by line;
 - e-mail addresses, and anything labelled as an MRN.
+
+Then the PHI detector (:mod:`secondread_deidentify.phi`, UCSF Philter configured for radiology)
+finds the identifiers no header and no intake field names: people, organisations, addresses,
+dates, contacts, ids and ages over 89, each replaced by its typed placeholder. A date it finds
+that can be read whole is shifted like every other date instead.
 """
 
 from __future__ import annotations
@@ -31,7 +36,11 @@ DATE: Final = "[DATE]"
 PHONE: Final = "[PHONE]"
 ADDRESS: Final = "[ADDRESS]"
 EMAIL: Final = "[EMAIL]"
-PLACEHOLDERS: Final = (NAME, ID, DOB, DATE, PHONE, ADDRESS, EMAIL)
+ORG: Final = "[ORG]"
+URL: Final = "[URL]"
+IP: Final = "[IP]"
+AGE: Final = "[AGE]"
+PLACEHOLDERS: Final = (NAME, ID, DOB, DATE, PHONE, ADDRESS, EMAIL, ORG, URL, IP, AGE)
 
 # Titles and particles that are not identifying on their own.
 _NOT_A_NAME: Final = frozenset(
@@ -65,6 +74,12 @@ _DATE_RE: Final = re.compile(
     r")(?![\w/-])",
     re.IGNORECASE,
 )
+# What may follow a whole date in the same stretch: its time of day (kept: a whole-day shift
+# leaves the time of day as it is, as for DICOM TM).
+_TIME_OF_DAY_RE: Final = re.compile(
+    r",?\s*(?:(?:at\s+|@\s*)?\d{1,2}[:h.]\d{2}(?::\d{2})?(?:\s*[ap]\.?m\.?|\s*h(?:rs)?)?)?",
+    re.IGNORECASE,
+)
 _EMAIL_RE: Final = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 _MRN_RE: Final = re.compile(
     r"\b(MRN|medical record(?: number)?)(\s*(?:no\.?|#|:)?\s*)([\w-]+)", re.I
@@ -73,7 +88,7 @@ _PHONE_RE: Final = re.compile(
     r"(?<![\w.+-])(?:\+\d{1,3}[\s.-]?)?(?:\(\d{1,4}\)[\s.-]?|\d{1,4}[\s.-])?"
     r"\d{3,4}[\s.-]?\d{3,4}(?![\w-])"
 )
-_MERGE_RE: Final = re.compile(r"\[NAME\](?:[\s,^]+\[NAME\])+")
+_MERGE_RE: Final = re.compile(r"\[(NAME|ORG|ID)\](?:[\s,^]+\[\1\])+")
 
 
 def _month(name: str) -> int:
@@ -100,8 +115,9 @@ class KnownIdentifiers:
         Patient ids, other ids, accession numbers.
     birth_date
         DICOM DA of the birth date.
-    phones, addresses, emails, other
-        Further known identifiers; ``other`` is replaced as :data:`ID`.
+    phones, addresses, emails, organisations, other
+        Further known identifiers; ``organisations`` (institution names) are replaced as
+        :data:`ORG`, ``other`` as :data:`ID`.
     """
 
     names: tuple[str, ...] = ()
@@ -110,6 +126,7 @@ class KnownIdentifiers:
     phones: tuple[str, ...] = ()
     addresses: tuple[str, ...] = ()
     emails: tuple[str, ...] = ()
+    organisations: tuple[str, ...] = ()
     other: tuple[str, ...] = ()
 
     def merged(self, more: KnownIdentifiers) -> KnownIdentifiers:
@@ -121,13 +138,15 @@ class KnownIdentifiers:
             phones=_unique(self.phones + more.phones),
             addresses=_unique(self.addresses + more.addresses),
             emails=_unique(self.emails + more.emails),
+            organisations=_unique(self.organisations + more.organisations),
             other=_unique(self.other + more.other),
         )
 
     def values(self) -> list[str]:
         """Every non-empty known value."""
         vals = [*self.names, *self.ids, self.birth_date, *self.phones, *self.addresses]
-        return [v for v in (*vals, *self.emails, *self.other) if v and v.strip()]
+        more = (*self.emails, *self.organisations, *self.other)
+        return [v for v in (*vals, *more) if v and v.strip()]
 
 
 def _unique(values: Iterable[str]) -> tuple[str, ...]:
@@ -153,7 +172,8 @@ def _digits_pattern(phone: str) -> str | None:
 
 
 class Scrubber:
-    """Replaces the known identifiers of one patient in free text.
+    """Replaces the identifiers of one patient in free text: the known ones, then (with
+    ``detect``) those the PHI detector finds.
 
     Parameters
     ----------
@@ -165,16 +185,26 @@ class Scrubber:
     dayfirst
         How to read an ambiguous ``nn/nn/yyyy`` (``03/04/2026``): day first (Europe) or month
         first (US). Unambiguous dates are read as written.
+    detect
+        Also replace what the PHI detector finds (the default). ``False`` replaces the known
+        identifiers only.
     """
 
     def __init__(
-        self, known: KnownIdentifiers, *, shift_days: int | None, dayfirst: bool = False
+        self,
+        known: KnownIdentifiers,
+        *,
+        shift_days: int | None,
+        dayfirst: bool = False,
+        detect: bool = True,
     ) -> None:
         self.shift_days = shift_days
         self.dayfirst = dayfirst
+        self.detect = detect
         self.birth = parse_da(known.birth_date) if known.birth_date else None
         self._emails = self._compile(known.emails, word=False)
         self._ids = self._compile((*known.ids, *known.other), word=True)
+        self._orgs = self._compile(known.organisations, word=True)
         lines: list[str] = []
         for addr in known.addresses:
             lines.append(addr)
@@ -241,8 +271,24 @@ class Scrubber:
             return text  # a (shifted) compact date
         return PHONE if re.search(r"[\s().+-]", text) else ID
 
+    def _plain_repl(self, text: str) -> str:
+        """Dates and phone-like numbers of a stretch the detector left: shifted or replaced."""
+        return _PHONE_RE.sub(self._phone_repl, _DATE_RE.sub(self._date_repl, text))
+
+    def _found_repl(self, text: str, phi_type: str) -> str:
+        """What replaces a stretch the detector found: its placeholder, or for a stretch that
+        is one whole date (and perhaps its time of day), the date shifted."""
+        if phi_type == "DATE":
+            m = _DATE_RE.match(text)
+            if m is not None and _TIME_OF_DAY_RE.fullmatch(text, m.end()):
+                shifted = self._date_repl(m)
+                if shifted != m.group(0):
+                    return shifted + text[m.end() :]
+            return DATE
+        return f"[{phi_type}]"
+
     def scrub(self, text: str) -> str:
-        """``text`` with every known identifier replaced by its placeholder."""
+        """``text`` with every identifier replaced by its placeholder (dates shifted)."""
         if not text:
             return text
         if self._emails is not None:
@@ -253,13 +299,29 @@ class Scrubber:
         text = _MRN_RE.sub(lambda m: m.group(1) + m.group(2) + ID, text)
         if self._addresses is not None:
             text = self._addresses.sub(ADDRESS, text)
+        if self._orgs is not None:
+            text = self._orgs.sub(ORG, text)
         if self._phones is not None:
             text = self._phones.sub(PHONE, text)
-        text = _DATE_RE.sub(self._date_repl, text)
-        text = _PHONE_RE.sub(self._phone_repl, text)
         if self._names is not None:
-            text = _MERGE_RE.sub(NAME, self._names.sub(NAME, text))
-        return text
+            text = self._names.sub(NAME, text)
+        if self.detect:
+            text = self._detected(text)
+        else:
+            text = self._plain_repl(text)
+        return _MERGE_RE.sub(lambda m: f"[{m.group(1)}]", text)
+
+    def _detected(self, text: str) -> str:
+        from secondread_deidentify.phi import detector
+
+        out: list[str] = []
+        last = 0
+        for span in detector().find(text):
+            out.append(self._plain_repl(text[last : span.start]))
+            out.append(self._found_repl(text[span.start : span.end], span.phi_type))
+            last = span.end
+        out.append(self._plain_repl(text[last:]))
+        return "".join(out)
 
 
 def scrub_text(
@@ -268,6 +330,8 @@ def scrub_text(
     *,
     shift_days: int | None,
     dayfirst: bool = False,
+    detect: bool = True,
 ) -> str:
-    """Replace every identifier of ``known`` in ``text`` (see :class:`Scrubber`)."""
-    return Scrubber(known, shift_days=shift_days, dayfirst=dayfirst).scrub(text)
+    """Replace every identifier of ``known`` in ``text``, and (with ``detect``) every one the
+    PHI detector finds (see :class:`Scrubber`)."""
+    return Scrubber(known, shift_days=shift_days, dayfirst=dayfirst, detect=detect).scrub(text)

@@ -198,6 +198,13 @@ CLEAN_DESCRIPTORS: Final[frozenset[str]] = frozenset(
 )
 """Free-text descriptors the Clean Descriptors Option cleans (C) instead of removing."""
 
+REMOVED_FREE_TEXT: Final[frozenset[str]] = frozenset(
+    {"IdentifyingComments", "PatientComments", "ServiceEpisodeDescription", "VisitComments"}
+)
+"""Descriptors of :data:`CLEAN_DESCRIPTORS` that secondread removes instead (their Basic Profile
+action, X): free text about the patient or the visit, of little value to a second read and
+often identifying. PS3.15 E.3.5 lets an implementation remove what it may clean."""
+
 NOT_SHIFTED: Final[frozenset[str]] = frozenset({"PatientBirthDate", "PatientBirthTime"})
 """Temporal attributes that keep their Basic Profile action under the Retain Longitudinal
 Temporal Information with Modified Dates Option: the birth date is never shifted and kept, it is

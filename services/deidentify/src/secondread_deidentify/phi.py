@@ -1,0 +1,290 @@
+"""Find identifiers in running text that no header and no intake field names.
+
+The detector is UCSF's Philter, in its maintained packaged fork philter-lite (BSD-3-Clause):
+its filter engine (:func:`philter_lite.detect_phi`), its regular-expression database (dates,
+addresses, facilities, salutations, contacts, ids, ages over 89) and its name lists (97,014
+first names, 161,470 last names, 195,253 words that are not names), configured for radiology by
+``phi_filters.toml`` beside this module:
+
+- clinical terms are marked safe before any PHI filter runs (Philter's include filters):
+  eponyms with their head word or grade ("Baker cyst", "Bosniak IIF"), reporting and staging
+  systems ("PI-RADS 4", "T2N0M0"), measurements and vertebral levels (``clinical_terms.toml``);
+- a few radiology filters Philter lacks (URLs and IPs, labelled ids and phone numbers,
+  international numbers, dates with a time, facilities, names after a title or a role in any
+  case) are added to its database as ``secondread.*``.
+
+Philter tags parts of speech with NLTK's perceptron tagger, whose data NLTK downloads at run
+time (impossible here, and never done in production). Its name lists are used only for proper
+nouns, so secondread gives Philter a tagger of word shape instead (:func:`shape_tags`): a
+capitalised word that is not one of Philter's common words is ``NNP``, a number ``CD``.
+Names in lower case are found by context (titles, roles), not by the lists.
+
+The data is read once per process, when the first text is checked (about a second): the
+detector is built lazily by :func:`detector`, never at import.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import threading
+import tomllib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import cache
+from importlib.resources import files
+from pathlib import Path
+from types import ModuleType, SimpleNamespace
+from typing import Any, Final
+
+PHI_TYPES: Final = ("NAME", "ORG", "ADDRESS", "DATE", "PHONE", "ID", "EMAIL", "URL", "IP", "AGE")
+"""The categories the detector reports; each becomes the placeholder ``[TYPE]``."""
+_PRIORITY: Final = ("EMAIL", "URL", "IP", "ID", "PHONE", "DATE", "AGE", "ADDRESS", "ORG", "NAME")
+
+# Label words a context filter matches in front of the identifier; kept in the output.
+_KEPT_PREFIX: Final = re.compile(
+    r"""(?xi)(?:
+        (?:at|in|of|from|to|the|near|with|by|and|on|for|per|via|seen|cc)\s+
+      |
+        (?:dr|doctor|mr|mrs|ms|miss|mx|prof|professor|nurse|sister|sr)\b\.?\s+
+      | (?:husband|wife|son|daughter|mother|father|brother|sister|partner|spouse|friend|uncle|
+           aunt|niece|nephew|grandson|granddaughter|grandmother|grandfather|guardian|caregiver|
+           carer|fianc[eé]e?|boyfriend|girlfriend|neighbou?r|colleague|technologist|radiographer|
+           sonographer|nurse|secretary|assistant|resident|fellow|attending|referrer)\b,?\s+
+           (?:named\s+|called\s+)?
+      | (?:mrn|medical\s+record(?:\s+(?:number|no))?|record|chart|acct|account|accession|acc|
+           encounter|visit|case|member|policy|insurance|licen[cs]e|lic|dea|npi|device|serial|s/n|
+           lot|ssn|social\s+security(?:\s+number)?|passport|nhs(?:\s+number)?|patient\s+id|id|
+           order|requisition|specimen|ref(?:erence)?|pin|badge|employee|tel|telephone|phone|ph|
+           mobile|mob|cell|cellphone|fax|pager|beeper|bleep|ext|extension|zip(?:\s*code)?|
+           postal\s*code|postcode|post\s*code)
+        \b\.?\s*(?:(?:no|num|number|nr)\b\.?\s*|\#\s*)?[:\#]?\s*
+    )"""
+)
+
+
+@dataclass(frozen=True)
+class Span:
+    """An identifier found in a text: ``text[start:end]``, of category ``phi_type``."""
+
+    start: int
+    end: int
+    phi_type: str
+
+
+def _alternation(terms: Iterable[str]) -> str:
+    """Terms as one alternation, longest first; a hyphen or a space inside matches either."""
+    parts = []
+    for term in sorted(set(terms), key=len, reverse=True):
+        parts.append(r"[\s-]".join(re.escape(p) for p in re.split(r"[\s-]", term)))
+    return "|".join(parts)
+
+
+def clinical_patterns(vocabulary: Mapping[str, Any]) -> dict[str, str]:
+    """The ``eponym`` and ``score`` regular expressions built from ``clinical_terms.toml``."""
+    eponyms = _alternation(vocabulary["eponyms"])
+    heads = _alternation(vocabulary["head_words"])
+    grade = r"(?:[IVX]{1,4}[A-F]?|\d{1,2}[A-F]?(?:\s?\+\s?\d)?(?:\s?=\s?\d{1,2})?|[A-D])\b"
+    qualifier = r"(?:type|class|grade|stage|category|score|level|classification)"
+    # Possessive without a head word ("history of Crohn's") is clinical too.
+    eponym = (
+        rf"(?:\bnon-?|\bpost-?)?\b(?:{eponyms})"
+        rf"(?:(?:'s|’s|s'|s|'|’)?\s(?:{heads})(?:s|es)?\b"
+        rf"|(?:'s|’s)?\s(?:{qualifier}\s)?{grade}"
+        rf"|(?:'s|’s)(?!\w))"
+    )
+    systems = _alternation(vocabulary["systems"])
+    score = (
+        rf"\b(?:{systems})\b(?:\s?(?:{qualifier}|criteria|guidelines?|levels?)\b)?"
+        rf"(?:\s?:?\s?(?:[0-6][A-Ca-c]?(?:\s?/\s?[0-6])?|[IVX]{{1,4}}[A-F]?)\b)?"
+    )
+    return {"eponym": eponym, "score": score}
+
+
+def shape_tags(tokens: Sequence[str], text: str, common: frozenset[str]) -> list[tuple[str, str]]:
+    """Part-of-speech tags of word shape for Philter's ``tokens`` of ``text``.
+
+    A capitalised (or all-capitals) word is ``NNP`` unless it is one of Philter's 195,253
+    words that are not names (``nonames``: "Chest", "Brown", "Will") or an acronym of up to
+    three capitals ("TSE", "GRE"); in all-capitals text
+    (DICOM descriptors) no word is a proper noun by shape. A number is ``CD``, everything
+    else ``NN``. Names that are also common words are found by context (titles, roles,
+    neighbouring names), as in Philter itself.
+    """
+    shouting = not any(c.islower() for c in text)
+    tagged: list[tuple[str, str]] = []
+    for tok in tokens:
+        if tok.isspace():
+            tag = "SP"
+        elif tok.isdigit():
+            tag = "CD"
+        elif shouting or not tok[:1].isupper() or tok.lower() in common or _acronym(tok):
+            tag = "NN"
+        else:
+            tag = "NNP"
+        tagged.append((tok, tag))
+    return tagged
+
+
+class PhiDetector:
+    """Philter configured for radiology free text (see the module docstring).
+
+    Parameters
+    ----------
+    config
+        The filter configuration (``phi_filters.toml``).
+    vocabulary
+        The clinical terms to keep (``clinical_terms.toml``).
+    """
+
+    def __init__(self, config: Mapping[str, Any], vocabulary: Mapping[str, Any]) -> None:
+        import philter_lite.philter as philter_module
+        from philter_lite import filter_from_dict
+        from philter_lite.filters import RegexFilter, filter_db
+
+        ours = {**config["secondread"], **clinical_patterns(vocabulary)}
+        regex_db = {**filter_db.regex_db, "secondread": ours}
+        self._filters = [
+            filter_from_dict(  # type: ignore[no-untyped-call]  # philter-lite leaves it untyped
+                f,
+                regex_db=regex_db,
+                regex_context_db=filter_db.regex_context_db,
+                set_db=filter_db.set_db,
+            )
+            for f in config["filters"]
+        ]
+        # Philter lets a context filter override safe text; clinical terms must win always.
+        self._clinical = [
+            f.data for f in self._filters if not f.exclude and isinstance(f, RegexFilter)
+        ]
+        common = frozenset(filter_db.set_db["nonames"])
+        self._philter: ModuleType = philter_module
+        # Philter calls ``nltk.pos_tag(tokens)`` through its module's ``nltk`` name: that one
+        # name is pointed at the shape tagger (NLTK itself is left as it is). The tagger needs
+        # the text being checked, which is per thread (the service checks in worker threads).
+        current = self._current = threading.local()
+        philter_module.nltk = SimpleNamespace(  # type: ignore[attr-defined]
+            pos_tag=lambda tokens: shape_tags(tokens, current.text, common)
+        )
+
+    def find(self, text: str) -> list[Span]:
+        """The identifiers of ``text``, in order, not overlapping; label words left out."""
+        if not text or not any(c.isalnum() for c in text):
+            return []
+        self._current.text = text
+        _include, _exclude, tracker = self._philter.detect_phi(
+            text, self._filters, phi_type_list=list(PHI_TYPES)
+        )
+        safe = sorted((m.start(), m.end()) for p in self._clinical for m in p.finditer(text))
+        pieces = [
+            piece
+            for e in tracker.phi
+            for piece in _outside(Span(e.start, e.stop, e.phi_type), safe)
+        ]
+        # Where filters of two categories overlap, the longer span names the category (a date
+        # that starts with a month that is also a first name is a date), then _PRIORITY.
+        pieces.sort(key=lambda s: (s.start, s.start - s.end, _PRIORITY.index(s.phi_type)))
+        out: list[Span] = []
+        for span in pieces:
+            start, end = _trim(text, span.start, span.end)
+            if out and start < out[-1].end:
+                last = out[-1]
+                if end <= last.end:
+                    continue
+                if span.phi_type == last.phi_type:
+                    out[-1] = Span(last.start, end, last.phi_type)
+                    continue
+                # Another category: only what lies beyond the span before is this one's.
+                start, end = _trim(text, last.end, end)
+            if end > start:
+                out.append(Span(start, end, span.phi_type))
+        return out
+
+
+def _trim(text: str, start: int, end: int) -> tuple[int, int]:
+    """``start, end`` without the label words in front and the punctuation around."""
+    while (prefix := _KEPT_PREFIX.match(text, start, end)) and prefix.end() < end:
+        start = prefix.end()
+    while start < end and not text[start].isalnum() and text[start] not in "+(":
+        start += 1
+    while end > start and not text[end - 1].isalnum() and text[end - 1] not in ")":
+        end -= 1
+    return start, end
+
+
+def _acronym(tok: str) -> bool:
+    """Up to three capitals (TSE, GRE, DWI): an acronym of the trade, not a name."""
+    return len(tok) <= 3 and tok.isupper()
+
+
+def _outside(span: Span, safe: Sequence[tuple[int, int]]) -> list[Span]:
+    """The parts of ``span`` that no safe interval covers."""
+    pieces = [span]
+    for s_start, s_end in safe:
+        if s_start >= span.end:
+            break
+        nxt: list[Span] = []
+        for p in pieces:
+            if s_end <= p.start or s_start >= p.end:
+                nxt.append(p)
+                continue
+            if s_start > p.start:
+                nxt.append(Span(p.start, s_start, p.phi_type))
+            if s_end < p.end:
+                nxt.append(Span(s_end, p.end, p.phi_type))
+        pieces = nxt
+    return pieces
+
+
+def _load_toml(name: str) -> dict[str, Any]:
+    return tomllib.loads(files(__package__).joinpath(name).read_text(encoding="utf-8"))
+
+
+@cache
+def detector() -> PhiDetector:
+    """The process's detector, built on first use (Philter's data takes about a second)."""
+    _fast_philter_data()
+    return PhiDetector(_load_toml("phi_filters.toml"), _load_toml("clinical_terms.toml"))
+
+
+_LIST_RE: Final = re.compile(r'"((?:[^"\\]|\\.)*)"')
+
+
+def _fast_philter_data() -> None:
+    """Load philter-lite's data files faster than its own module does.
+
+    ``philter_lite.filters.filter_db`` parses its 5.5 MB name lists with ``tomllib`` at import
+    (3 s here). The lists are flat arrays of plain strings, so this reads the same files with a
+    regular expression (0.4 s) and registers the result as that module before philter-lite is
+    imported. A test checks that both give the same data.
+    """
+    name = "philter_lite.filters.filter_db"
+    if name in sys.modules:
+        return
+    import importlib.util
+
+    spec = importlib.util.find_spec("philter_lite")
+    if spec is None or not spec.submodule_search_locations:
+        return  # not installed: the import in PhiDetector raises the clear error
+    # The package's folder, found without importing it (its import would load the slow way).
+    base = Path(next(iter(spec.submodule_search_locations))) / "filters"
+    module = ModuleType(name)
+    module.regex_db = tomllib.loads((base / "regex.toml").read_text("utf-8"))  # type: ignore[attr-defined]
+    module.regex_context_db = tomllib.loads(  # type: ignore[attr-defined]
+        (base / "regex_context.toml").read_text("utf-8")
+    )
+    module.set_db = read_name_lists((base / "set.toml").read_text("utf-8"))  # type: ignore[attr-defined]
+    sys.modules[name] = module
+
+
+def read_name_lists(text: str) -> dict[str, list[str]]:
+    """philter-lite's ``set.toml`` (``key = [ "a", "b", ... ]`` per line) as lists."""
+    out: dict[str, list[str]] = {}
+    for line in text.splitlines():
+        key, sep, rest = line.partition(" = [")
+        if sep and key.isidentifier():
+            out[key] = [
+                m.encode().decode("unicode_escape") if "\\" in m else m
+                for m in _LIST_RE.findall(rest)
+            ]
+    return out
