@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import io
 import zipfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,8 +55,12 @@ def ct_instance(
     size: int = 64,
     study_date: str = "20260102",
     body_part: str = "CHEST",
+    free_text: Mapping[str, str] | None = None,
 ) -> bytes:
-    """One CT image as DICOM Part 10 bytes, with PHI planted in standard and private tags."""
+    """One CT image as DICOM Part 10 bytes, with PHI planted in standard and private tags.
+
+    ``free_text`` sets further text attributes by keyword (``AdditionalPatientHistory``, ...).
+    """
     sop_uid = generate_uid(prefix=ROOT, entropy_srcs=[series_uid, str(index)])
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = CTImageStorage
@@ -86,6 +91,8 @@ def ct_instance(
     ds.SeriesNumber = 1
     ds.InstanceNumber = index + 1
     ds.ImageComments = f"patient {patient.name} seen today"
+    for keyword, value in (free_text or {}).items():
+        setattr(ds, keyword, value)
     ds.add_new(0x00090010, "LO", "SYNTH PRIVATE")
     ds.add_new(0x00091001, "LO", patient.patient_id)
     ds.SamplesPerPixel = 1
@@ -108,13 +115,27 @@ def ct_instance(
 
 
 def ct_study(
-    patient: Patient, *, count: int = 3, size: int = 64, seed: str = "study-1", **kw: str
+    patient: Patient,
+    *,
+    count: int = 3,
+    size: int = 64,
+    seed: str = "study-1",
+    free_text: Mapping[str, str] | None = None,
+    **kw: str,
 ) -> list[bytes]:
     """``count`` CT instances of one study of ``patient``."""
     study_uid = generate_uid(prefix=ROOT, entropy_srcs=[patient.patient_id, seed])
     series_uid = generate_uid(prefix=ROOT, entropy_srcs=[study_uid, "series-1"])
     return [
-        ct_instance(patient, study_uid=study_uid, series_uid=series_uid, index=i, size=size, **kw)
+        ct_instance(
+            patient,
+            study_uid=study_uid,
+            series_uid=series_uid,
+            index=i,
+            size=size,
+            free_text=free_text,
+            **kw,
+        )
         for i in range(count)
     ]
 

@@ -39,7 +39,7 @@ from typing import Any, Final
 
 PHI_TYPES: Final = ("NAME", "ORG", "ADDRESS", "DATE", "PHONE", "ID", "EMAIL", "URL", "IP", "AGE")
 """The categories the detector reports; each becomes the placeholder ``[TYPE]``."""
-_PRIORITY: Final = ("EMAIL", "URL", "IP", "ID", "PHONE", "DATE", "AGE", "ADDRESS", "ORG", "NAME")
+_PRIORITY: Final = ("EMAIL", "URL", "IP", "DATE", "ID", "PHONE", "AGE", "ORG", "ADDRESS", "NAME")
 
 # Label words a context filter matches in front of the identifier; kept in the output.
 _KEPT_PREFIX: Final = re.compile(
@@ -157,7 +157,7 @@ class PhiDetector:
         self._clinical = [
             f.data for f in self._filters if not f.exclude and isinstance(f, RegexFilter)
         ]
-        common = frozenset(filter_db.set_db["nonames"])
+        common = self._common = frozenset(filter_db.set_db["nonames"])
         self._philter: ModuleType = philter_module
         # Philter calls ``nltk.pos_tag(tokens)`` through its module's ``nltk`` name: that one
         # name is pointed at the shape tagger (NLTK itself is left as it is). The tagger needs
@@ -165,6 +165,12 @@ class PhiDetector:
         current = self._current = threading.local()
         philter_module.nltk = SimpleNamespace(  # type: ignore[attr-defined]
             pos_tag=lambda tokens: shape_tags(tokens, current.text, common)
+        )
+
+    def _identifying(self, text: str) -> bool:
+        """Whether a stretch has a digit or a word that is not a common one."""
+        return any(c.isdigit() for c in text) or any(
+            w.lower() not in self._common for w in re.findall(r"[A-Za-z]{2,}", text)
         )
 
     def find(self, text: str) -> list[Span]:
@@ -176,11 +182,15 @@ class PhiDetector:
             text, self._filters, phi_type_list=list(PHI_TYPES)
         )
         safe = sorted((m.start(), m.end()) for p in self._clinical for m in p.finditer(text))
-        pieces = [
-            piece
-            for e in tracker.phi
-            for piece in _outside(Span(e.start, e.stop, e.phi_type), safe)
-        ]
+        pieces: list[Span] = []
+        for e in tracker.phi:
+            span = Span(e.start, e.stop, e.phi_type)
+            rest = _outside(span, safe)
+            if rest != [span] or _beside(span, safe):
+                # Cut by clinical text, or found by a context filter that read a clinical
+                # term as a name ("Salter-Harris II. No"): it must still look like PHI.
+                rest = [p for p in rest if self._identifying(text[p.start : p.end])]
+            pieces.extend(rest)
         # Where filters of two categories overlap, the longer span names the category (a date
         # that starts with a month that is also a first name is a date), then _PRIORITY.
         pieces.sort(key=lambda s: (s.start, s.start - s.end, _PRIORITY.index(s.phi_type)))
@@ -212,9 +222,21 @@ def _trim(text: str, start: int, end: int) -> tuple[int, int]:
     return start, end
 
 
+_ROMAN: Final = re.compile(r"[IVX]{1,4}")
+
+
 def _acronym(tok: str) -> bool:
-    """Up to three capitals (TSE, GRE, DWI): an acronym of the trade, not a name."""
-    return len(tok) <= 3 and tok.isupper()
+    """Up to three capitals (TSE, GRE, DWI), or a roman numeral (Chiari II, type IV): a word
+    of the trade, not a name."""
+    return (len(tok) <= 3 and tok.isupper()) or _ROMAN.fullmatch(tok) is not None
+
+
+def _beside(span: Span, safe: Sequence[tuple[int, int]], gap: int = 3) -> bool:
+    """Whether a safe interval ends or starts within ``gap`` characters of ``span``."""
+    return any(
+        span.start - gap <= s_end <= span.start or span.end <= s_start <= span.end + gap
+        for s_start, s_end in safe
+    )
 
 
 def _outside(span: Span, safe: Sequence[tuple[int, int]]) -> list[Span]:
