@@ -117,9 +117,9 @@ def deps_for(
     deps = DeidentifyDeps(
         settings=DeidentifySettings(),
         key=KEY,
-        store=store,  # type: ignore[arg-type]
-        orthanc=FakeOrthanc(log=log),  # type: ignore[arg-type]
-        vault=vault,  # type: ignore[arg-type]
+        store=store,
+        orthanc=FakeOrthanc(log=log),
+        vault=vault,
         publish=publish,
     )
     return deps, vault

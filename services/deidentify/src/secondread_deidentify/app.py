@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from fastapi import FastAPI
 
 from secondread_deidentify import handlers
 from secondread_deidentify.engine import Engine
+from secondread_deidentify.phi import detector
 from secondread_deidentify.settings import DeidentifySettings
 from secondread_deidentify.vault import MIGRATIONS, Vault
 from secondread_shared import topics
@@ -67,7 +70,12 @@ def create_app(settings: DeidentifySettings | None = None) -> FastAPI:
     async def open_db() -> None:
         await db.open(MIGRATIONS)
 
-    runtime.on_start.append(open_db)
+    async def load_detector() -> None:
+        # The free-text PHI detector reads its data once (about a second): at start-up, not
+        # in the first case.
+        await asyncio.to_thread(detector)
+
+    runtime.on_start.extend([open_db, load_detector])
     runtime.on_stop.extend([db.close, orthanc.aclose])
     runtime.probes["postgres"] = db.ping
     runtime.probes["s3"] = lambda: store.ping(settings.bucket_clear)

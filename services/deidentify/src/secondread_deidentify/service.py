@@ -1,0 +1,242 @@
+"""deidentify's use cases, in order, written against the ports of :mod:`.ports`.
+
+1. :func:`deidentify_case`: de-identify every instance of a received case (current study and
+   priors), archive the safe ones, quarantine the rest, keep the identities in the vault, scrub
+   the intake text, then announce the case.
+2. :func:`archive_late_instances`: the same for instances that arrive after the announcement.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from secondread_deidentify.engine import DeidResult, Engine
+from secondread_deidentify.ports import ArchivePort, ObjectStorePort, Publish, VaultPort
+from secondread_deidentify.scrub import KnownIdentifiers, Scrubber
+from secondread_deidentify.settings import DeidentifySettings
+from secondread_shared.events import (
+    CaseAmended,
+    CaseDeidentified,
+    CaseReceived,
+    CaseState,
+    CaseStatusChanged,
+    InstanceRef,
+    ObjectRef,
+    QuarantinedInstance,
+    Role,
+)
+from secondread_shared.logging import get_logger
+
+log = get_logger(__name__)
+
+# Jurisdictions that write an ambiguous nn/nn/yyyy month first; everywhere else, day first.
+MONTH_FIRST_JURISDICTIONS = frozenset({"US", "PH", "FM", "PW", "MH"})
+
+
+@dataclass
+class DeidentifyDeps:
+    settings: DeidentifySettings
+    key: bytes
+    store: ObjectStorePort
+    orthanc: ArchivePort
+    vault: VaultPort
+    publish: Publish
+    engine: Engine | None = None
+
+    def get_engine(self) -> Engine:
+        if self.engine is None:
+            self.engine = Engine(self.key)
+        return self.engine
+
+
+def intake_identifiers(event: CaseReceived) -> KnownIdentifiers:
+    """Identifiers the intake itself names (contacts), to scrub with the header ones."""
+    emails = [str(event.referring_physician.email)]
+    if event.patient_email:
+        emails.append(str(event.patient_email))
+    return KnownIdentifiers(names=(event.referring_physician.name,), emails=tuple(emails))
+
+
+async def deidentify_case(event: CaseReceived, deps: DeidentifyDeps) -> None:
+    """De-identify every instance (current study and priors), archive the safe ones, keep the
+    identities in the vault, then announce the case with its scrubbed intake text.
+
+    ``CaseDeidentified`` is published only after every safe instance is in Orthanc and the
+    clear bucket and every quarantined one in the quarantine bucket. Re-running on a redelivered
+    event writes the same objects again (deterministic UIDs and keys) and the same text (the
+    scrubber is deterministic): the use case is idempotent.
+    """
+    archived = await _archive(event.case_id, event.hospital_id, event.instances, deps)
+    pairs, written, quarantined, orthanc_studies = (
+        archived.pairs,
+        archived.written,
+        archived.quarantined,
+        archived.orthanc_studies,
+    )
+
+    results = [r for _, r in pairs]
+    by_patient = await _record_identities(event.case_id, results, deps)
+    known = intake_identifiers(event)
+    for r in results:
+        known = known.merged(r.identity.known())
+
+    current = [
+        r for ref, r in zip(event.instances, results, strict=True) if ref.role == Role.CURRENT
+    ]
+    primary = (current or results)[0]
+    scrubber = Scrubber(
+        known,
+        shift_days=primary.date_shift_days,
+        dayfirst=event.jurisdiction.upper() not in MONTH_FIRST_JURISDICTIONS,
+    )
+
+    if not written:
+        await deps.publish(
+            CaseStatusChanged(
+                case_id=event.case_id,
+                producer="deidentify",
+                causation_id=event.event_id,
+                state=CaseState.QUARANTINED,
+                detail=f"{len(quarantined)} instances quarantined for review",
+            )
+        )
+        await deps.vault.mark_processed(event.case_id, event.event_id)
+        log.warning("case_quarantined", quarantined=len(quarantined))
+        return
+
+    flags = ["quarantined_instances", "review:quarantine"] if quarantined else []
+    if len(by_patient) > 1:
+        flags.append("multiple_patients")
+    written_results = [r for r in results if not r.quarantine_reason]
+    current_written = [r for r in current if not r.quarantine_reason] or written_results
+    prior_studies = {
+        r.study_instance_uid
+        for ref, r in zip(event.instances, results, strict=True)
+        if ref.role == Role.PRIOR and not r.quarantine_reason
+    }
+    out = CaseDeidentified(
+        case_id=event.case_id,
+        producer="deidentify",
+        causation_id=event.event_id,
+        patient_pseudonym=primary.pseudonym,
+        hospital_id=event.hospital_id,
+        urgency=event.urgency,
+        jurisdiction=event.jurisdiction,
+        # The detector takes tens of milliseconds a text: off the event loop.
+        clinical_question=await asyncio.to_thread(scrubber.scrub, event.clinical_question),
+        original_report=await asyncio.to_thread(scrubber.scrub, event.original_report),
+        study_instance_uids=sorted({r.study_instance_uid for r in written_results}),
+        prior_study_instance_uids=sorted(prior_studies),
+        orthanc_study_ids=sorted(orthanc_studies),
+        modalities=sorted({r.modality for r in written_results if r.modality}),
+        body_parts=sorted({r.body_part for r in written_results if r.body_part}),
+        instances=written,
+        quarantined=quarantined,
+        flags=flags,
+        deidentification_method=primary.options,
+        study_descriptions=_distinct(r.study_description for r in current_written),
+        series_descriptions=_distinct(r.series_description for r in current_written),
+        procedure_codes=_distinct(c for r in current_written for c in r.procedure_codes),
+        patient_age=next((r.patient_age for r in current_written if r.patient_age), ""),
+    )
+    await deps.publish(out)
+    await deps.publish(
+        CaseStatusChanged(
+            case_id=event.case_id,
+            producer="deidentify",
+            causation_id=out.event_id,
+            state=CaseState.DEIDENTIFIED,
+            detail=f"{len(written)} instances archived, {len(quarantined)} quarantined for review",
+        )
+    )
+    await deps.vault.mark_processed(event.case_id, event.event_id)
+    log.info(
+        "case_deidentified",
+        pseudonym=out.patient_pseudonym,
+        instances=len(written),
+        quarantined=len(quarantined),
+    )
+
+
+def _distinct(values: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(v for v in values if v))
+
+
+@dataclass
+class _Archived:
+    pairs: list[tuple[bytes, DeidResult]]
+    written: list[ObjectRef]
+    quarantined: list[QuarantinedInstance]
+    orthanc_studies: set[str]
+
+
+async def _archive(
+    case_id: str, hospital_id: str, instances: list[InstanceRef], deps: DeidentifyDeps
+) -> _Archived:
+    """De-identify ``instances``; write the safe ones to Orthanc and the clear bucket and the
+    unsafe ones (as received) to the quarantine bucket."""
+    settings = deps.settings
+    engine = deps.get_engine()
+    pairs: list[tuple[bytes, DeidResult]] = []
+    for ref in instances:
+        raw = await deps.store.get_verified(ref)
+        result = await asyncio.to_thread(engine.deidentify, raw, default_issuer=hospital_id)
+        pairs.append((raw, result))
+    archived = _Archived(pairs, [], [], set())
+    for raw, result in pairs:
+        if result.quarantine_reason:
+            await deps.store.put(
+                settings.bucket_quarantine,
+                f"cases/{case_id}/{result.sop_instance_uid}.dcm",
+                raw,
+                content_type="application/dicom",
+            )
+            archived.quarantined.append(
+                QuarantinedInstance(
+                    sop_instance_uid=result.sop_instance_uid, reason=result.quarantine_reason
+                )
+            )
+            continue
+        stored = await deps.orthanc.store_instance(result.data)
+        archived.orthanc_studies.add(stored.study_id)
+        archived.written.append(
+            await deps.store.put(
+                settings.bucket_clear,
+                f"studies/{result.pseudonym}/{result.study_instance_uid}/"
+                f"{result.sop_instance_uid}.dcm",
+                result.data,
+                content_type="application/dicom",
+            )
+        )
+    return archived
+
+
+async def _record_identities(
+    case_id: str, results: list[DeidResult], deps: DeidentifyDeps
+) -> dict[str, list[DeidResult]]:
+    """Keep each patient's identity and study mapping in the vault; results by pseudonym."""
+    by_patient: dict[str, list[DeidResult]] = {}
+    for r in results:
+        by_patient.setdefault(r.pseudonym, []).append(r)
+    for pseudonym, rs in by_patient.items():
+        studies = {r.original_study_instance_uid: r.study_instance_uid for r in rs}
+        await deps.vault.record(case_id, pseudonym, rs[0].identity, studies)
+    return by_patient
+
+
+async def archive_late_instances(event: CaseAmended, deps: DeidentifyDeps) -> None:
+    """Archive instances that arrived after the case was announced, beside its study.
+
+    Pseudonyms and UIDs are deterministic, so a late instance lands in the same archived study
+    the reader already has. No status is published: the case's state (perhaps already assigned
+    or signed) does not go back; a quarantined late instance is logged for review.
+    """
+    archived = await _archive(event.case_id, event.hospital_id, event.instances, deps)
+    await _record_identities(event.case_id, [r for _, r in archived.pairs], deps)
+    log.info(
+        "case_amended",
+        instances=len(archived.written),
+        quarantined=len(archived.quarantined),
+    )
