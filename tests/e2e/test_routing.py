@@ -11,6 +11,7 @@ about routing alone; the returning patient goes through the whole pipeline.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import subprocess
@@ -374,29 +375,29 @@ def test_decline_and_accept_timeout_each_reassign_once(tmp_path: Path) -> None:
     assert [e["radiologist_id"] for e in events[y.case_id]] == [d1, d3]
 
 
-@pytest.fixture
-def second_replica(tmp_path: Path) -> Iterator[Path]:
-    """A second routing process in the same consumer group, on another port; its log."""
-    port = 8013
-    log_path = tmp_path / "routing-2.log"
+@contextlib.contextmanager
+def routing_process(log_path: Path, port: int, **env: str) -> Iterator[subprocess.Popen[bytes]]:
+    """Another routing process (same consumer group, same schema) on ``port``."""
     log = log_path.open("wb")
-    env = os.environ | {
+    full_env = os.environ | {
         "SECONDREAD_STACK_DIR": str(stack.stack_dir()),
         "SECONDREAD_HTTP_PORT": str(port),
+        **env,
     }
-    proc = subprocess.Popen([sys.executable, "-m", "secondread_routing"], cwd=REPO, env=env,
+    proc = subprocess.Popen([sys.executable, "-m", "secondread_routing"], cwd=REPO, env=full_env,
                             stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
     try:
 
         def ready() -> bool:
+            if proc.poll() is not None:
+                pytest.fail(f"routing on {port} exited: {log_path.read_text()[-2000:]}")
             try:
                 return httpx.get(f"http://127.0.0.1:{port}/ready", timeout=2).status_code == 200
             except httpx.HTTPError:
-                return proc.poll() is not None and pytest.fail("replica 2 exited")
+                return False
 
-        wait_for("the second routing replica", ready, timeout=120, every=1)
-        yield log_path
-        assert proc.poll() is None, "replica 2 kept running"
+        wait_for(f"routing on port {port}", ready, timeout=120, every=1)
+        yield proc
     finally:
         proc.terminate()
         try:
@@ -404,6 +405,44 @@ def second_replica(tmp_path: Path) -> Iterator[Path]:
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+
+
+@pytest.fixture
+def second_replica(tmp_path: Path) -> Iterator[Path]:
+    """A second routing replica beside the stack's; its log."""
+    log_path = tmp_path / "routing-2.log"
+    with routing_process(log_path, 8013) as proc:
+        yield log_path
+        assert proc.poll() is None, "replica 2 kept running"
+
+
+@pytest.fixture
+def soft_routing(tmp_path: Path) -> Iterator[None]:
+    """routing with ``SECONDREAD_CAPACITY_POLICY=soft`` in place of the stack's (strict) one,
+    which is started again afterwards."""
+    stack.down(["routing"])
+    try:
+        with routing_process(tmp_path / "routing-soft.log", 8013,
+                             SECONDREAD_CAPACITY_POLICY="soft"):  # fmt: skip
+            yield
+    finally:
+        stack.up(["routing"], timeout=180)
+
+
+def test_soft_capacity_assigns_past_max_open_and_flags_it(
+    tmp_path: Path, soft_routing: None
+) -> None:
+    juris = jurisdiction()
+    reader = reader_entry("soft", juris, max_open=1)
+    import_roster(tmp_path, [reader])
+    a, b = new_case(juris), new_case(juris)
+    publish(a)
+    wait_assigned(a.case_id, reader["id"])
+    publish(b)
+    wait_assigned(b.case_id, reader["id"])  # strict would leave it waiting
+    events = published(topics.CASE_ASSIGNED, {a.case_id, b.case_id})
+    assert "over_capacity" not in events[a.case_id][0]["flags"]
+    assert "over_capacity" in events[b.case_id][0]["flags"]
 
 
 def test_two_replicas_assign_once_and_fire_each_timer_once(
