@@ -46,6 +46,32 @@ def planted(patient: Patient) -> list[str]:
     ]
 
 
+# Free text naming people, places and numbers that no header and no intake field knows
+# (bench/freetext and tests/e2e/test_zone_scan.py). Invented, like everything here.
+FREE_TEXT_QUESTION = (
+    "Dr. Sarah Whitfield (mobile 617-555-0142) asks whether the Bosniak IIF cyst seen on "
+    "14 March 2024 at Riverside Imaging Center has grown; husband Thaddeus will bring the CD."
+)
+FREE_TEXT_REPORT = (
+    "History of Hodgkin lymphoma. Outside CT of 3/15/24 from Lakeside Clinic, 1200 Harbor Blvd, "
+    "Springfield, MA 01103 (nurse Kim Okonkwo, fax 413-555-0199, MRN 88412093). Baker cyst in "
+    "the right knee. Prostate PI-RADS 4. Patient is 93 years old."
+)
+FREE_TEXT_DICOM = {
+    "AdditionalPatientHistory": "Seen by Dr Okonkwo at Lakeside Clinic on 2/3/2022.",
+    "ImageComments": "Outside films from Riverside Imaging Center, call 617-555-0142.",
+    "PatientComments": "Husband Thaddeus Whitfield drives her.",
+}
+FREE_TEXT_PLANTED = (
+    "Whitfield", "Okonkwo", "Thaddeus", "617-555-0142", "Riverside Imaging", "Lakeside Clinic",
+    "Harbor Blvd", "01103", "413-555-0199", "88412093", "14 March 2024", "3/15/24", "2/3/2022",
+    "93 years",
+)  # fmt: skip
+"""Distinctive parts of the free-text identifiers above, none of them in any header."""
+FREE_TEXT_CLINICAL = ("Bosniak IIF", "Hodgkin lymphoma", "Baker cyst", "PI-RADS 4")
+"""Clinical terms of the free text above that must reach the reader."""
+
+
 def ct_instance(
     patient: Patient,
     *,

@@ -21,7 +21,18 @@ from secondread_cli import kafka_tools
 from secondread_shared import topics
 from secondread_shared.settings import BUCKETS_CLEAR, CommonSettings
 from tests.e2e.conftest import ORTHANC, ZoneBaseline, submit, wait_for
-from tests.synthetic import Patient, ct_study, planted, write_study
+from tests.e2e.test_pipeline import REPORTING, TOKENS, assigned_to
+from tests.synthetic import (
+    FREE_TEXT_CLINICAL,
+    FREE_TEXT_DICOM,
+    FREE_TEXT_PLANTED,
+    FREE_TEXT_QUESTION,
+    FREE_TEXT_REPORT,
+    Patient,
+    ct_study,
+    planted,
+    write_study,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("running_stack")]
 
@@ -32,14 +43,52 @@ CLEAR_TOPICS = [
 
 
 def identifiers() -> list[bytes]:
-    """What the synthetic studies plant (every test patient's id starts with ``MRN-``)."""
+    """What the synthetic studies plant (every test patient's id starts with ``MRN-``), and
+    the free-text identifiers no header knows."""
     values = [v for v in planted(Patient()) if v != Patient().patient_id]
-    return [v.lower().encode() for v in [*values, "MRN-", "Panza"]]
+    return [v.lower().encode() for v in [*values, "MRN-", "Panza", *FREE_TEXT_PLANTED]]
 
 
 def leaks(blob: bytes, secrets: list[bytes]) -> list[bytes]:
     low = blob.lower()
     return [s for s in secrets if s in low]
+
+
+def test_free_text_names_places_and_numbers_no_header_knows_stay_in_the_phi_zone(
+    tmp_path: Path,
+) -> None:
+    """Question, report and DICOM free text name people, places and numbers that appear in no
+    header and no intake field: none reaches the reader, the eponyms and scores do. (The scan
+    below then looks for them in everything the clear zone received.)"""
+    patient = Patient(patient_id=f"MRN-{uuid.uuid4().hex[:10]}")
+    study = ct_study(patient, count=2, seed=uuid.uuid4().hex, free_text=FREE_TEXT_DICOM)
+    folder = write_study(tmp_path / "s", study)
+    (tmp_path / "r.txt").write_text(FREE_TEXT_REPORT)
+    case_id = submit(folder, FREE_TEXT_QUESTION, tmp_path / "r.txt")
+
+    reader = wait_for("the free-text case on a worklist", lambda: assigned_to(case_id), 120)
+    view = httpx.get(
+        f"{REPORTING}/v1/cases/{case_id}",
+        headers={"Authorization": f"Bearer {TOKENS[reader]}"},
+        timeout=10,
+    ).json()
+    shown = f"{view['clinical_question']}\n{view['original_report']}"
+    for value in FREE_TEXT_PLANTED:
+        assert value.lower() not in shown.lower(), f"{value!r} reached the reader"
+    for term in FREE_TEXT_CLINICAL:
+        assert term in shown, f"{term!r} did not reach the reader"
+    assert "[NAME]" in shown and "[ORG]" in shown and "[PHONE]" in shown and "[AGE]" in shown
+
+    # The archived instances: history and comments cleaned, patient comments removed.
+    instance = httpx.post(
+        f"{ORTHANC}/tools/find",
+        json={"Level": "Instance", "Query": {"PatientID": view["patient_pseudonym"]}},
+        timeout=10,
+    ).json()[0]
+    tags = httpx.get(f"{ORTHANC}/instances/{instance}/simplified-tags", timeout=10).json()
+    assert "PatientComments" not in tags
+    assert tags["AdditionalPatientHistory"].startswith("Seen by Dr [NAME] at [ORG] on ")
+    assert "[ORG]" in tags["ImageComments"] and "[PHONE]" in tags["ImageComments"]
 
 
 def test_nothing_identifying_reached_the_clear_zone(

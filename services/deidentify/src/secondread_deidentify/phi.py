@@ -39,7 +39,7 @@ from typing import Any, Final
 
 PHI_TYPES: Final = ("NAME", "ORG", "ADDRESS", "DATE", "PHONE", "ID", "EMAIL", "URL", "IP", "AGE")
 """The categories the detector reports; each becomes the placeholder ``[TYPE]``."""
-_PRIORITY: Final = ("EMAIL", "URL", "IP", "DATE", "ID", "PHONE", "AGE", "ORG", "ADDRESS", "NAME")
+_PRIORITY: Final = ("EMAIL", "URL", "IP", "DATE", "PHONE", "ID", "AGE", "ORG", "ADDRESS", "NAME")
 
 # Label words a context filter matches in front of the identifier; kept in the output.
 _KEPT_PREFIX: Final = re.compile(
