@@ -100,6 +100,16 @@ def demo_roster_back() -> Iterator[None]:
     assert done.returncode == 0, done.stderr
 
 
+@pytest.fixture(autouse=True)
+def close_what_is_left() -> Iterator[None]:
+    """After each test, every case it published that is still open is closed with a synthetic
+    ``report.signed``, so that nothing of a test run stays open in routing."""
+    SENT.clear()
+    yield
+    held = [(c, open_reader(c)) for c in SENT]
+    publish(*[signed(c, r) for c, r in held if r])
+
+
 async def _publish(events: list[Event]) -> None:
     producer = AIOKafkaProducer(bootstrap_servers=KAFKA, enable_idempotence=True)
     await producer.start()
@@ -113,7 +123,14 @@ async def _publish(events: list[Event]) -> None:
 
 
 def publish(*events: Event) -> None:
+    for ev in events:
+        if isinstance(ev, CaseDeidentified):
+            SENT.append(ev.case_id)
     asyncio.run(_publish(list(events)))
+
+
+SENT: list[str] = []
+"""Every case published by this module (see ``close_what_is_left``)."""
 
 
 def new_case(juris: str, **over: Any) -> CaseDeidentified:

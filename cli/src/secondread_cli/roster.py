@@ -13,20 +13,11 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from secondread_routing.priors import StudySummary
 from secondread_routing.repository import RoutingRepository
 from secondread_routing.roster import Reader, read_roster_file
-from secondread_routing.rules import load_rules
-from secondread_routing.service import RoutingService
+from secondread_routing.service import import_roster
 from secondread_routing.settings import RoutingSettings
 from secondread_shared.db import Database
-
-
-class _NoArchive:
-    """Importing a roster looks at no study."""
-
-    async def studies_of(self, patient_pseudonym: str) -> list[StudySummary]:
-        return []
 
 
 async def _open(settings: RoutingSettings) -> tuple[Database, RoutingRepository]:
@@ -47,8 +38,7 @@ async def import_file(path: Path, settings: RoutingSettings | None = None) -> li
     readers = read_roster_file(path, today=datetime.now(UTC).date())
     db, repo = await _open(settings)
     try:
-        service = RoutingService(rules=load_rules(None), repo=repo, archive=_NoArchive())
-        return await service.import_roster(readers)
+        return await import_roster(repo, readers)
     finally:
         await db.close()
 

@@ -13,7 +13,7 @@ from secondread_routing.ports import AssignmentRecord, CaseRecord
 from secondread_routing.priors import StudySummary
 from secondread_routing.roster import Reader
 from secondread_routing.rules import load_rules
-from secondread_routing.service import Policy, RoutingService
+from secondread_routing.service import Policy, RoutingService, import_roster
 from secondread_shared.errors import OrthancError
 from secondread_shared.events import (
     CaseAccepted,
@@ -269,10 +269,10 @@ async def test_nobody_eligible_waits_unassigned_with_reason_then_roster_change_a
     assert statuses(repo) == [("unassigned", "no licence for jurisdiction DE valid on 2026-12-04")]
     await service.retry_unassigned()
     assert len(statuses(repo)) == 1  # same reason again: not announced twice
-    changed = await service.import_roster([reader("a"), reader("d", licences=[
+    changed = await import_roster(repo, [reader("a"), reader("d", licences=[
         {"jurisdiction": "DE", "expires": date(2030, 1, 1)}])])  # fmt: skip
     assert changed == ["d"] and isinstance(repo.state.outbox[-1], RosterChanged)
-    assert await service.import_roster(repo.state.readers) == []  # same roster: no change
+    assert await import_roster(repo, repo.state.readers) == []  # same roster: no change
     assert await service.retry_unassigned() == 1
     [a] = assigned(repo)
     assert a.radiologist_id == "d" and statuses(repo)[-1][0] == "assigned"

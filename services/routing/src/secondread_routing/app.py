@@ -11,7 +11,7 @@ from secondread_routing.archive import ArchiveStudies
 from secondread_routing.repository import RoutingRepository
 from secondread_routing.roster import RosterError, read_roster_file
 from secondread_routing.rules import load_rules
-from secondread_routing.service import Policy, RoutingService
+from secondread_routing.service import Policy, RoutingService, import_roster
 from secondread_routing.settings import RoutingSettings
 from secondread_routing.timers import TimerLoop
 from secondread_shared import topics
@@ -87,7 +87,7 @@ def create_app(settings: RoutingSettings | None = None) -> FastAPI:
     async def open_db() -> None:
         await db.open()
         await repo.migrate()
-        await seed_roster(service, repo, settings)
+        await seed_roster(repo, settings)
 
     runtime.on_start.append(open_db)
     runtime.on_stop.extend([db.close, orthanc.aclose])
@@ -97,9 +97,7 @@ def create_app(settings: RoutingSettings | None = None) -> FastAPI:
     return create_http_app(runtime, title="secondread routing")
 
 
-async def seed_roster(
-    service: RoutingService, repo: RoutingRepository, settings: RoutingSettings
-) -> None:
+async def seed_roster(repo: RoutingRepository, settings: RoutingSettings) -> None:
     """A first start imports ``roster_path`` when the roster is empty; afterwards the roster
     changes only through ``secondread roster import``."""
     async with repo.unit() as unit:
@@ -113,4 +111,4 @@ async def seed_roster(
     except RosterError as exc:
         log.error("roster_seed_refused", error=str(exc))
         raise
-    await service.import_roster(readers)
+    await import_roster(repo, readers)

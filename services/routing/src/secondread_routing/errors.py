@@ -1,21 +1,29 @@
 """routing's exceptions.
 
-A case nobody can read yet is not an error: it waits as ``unassigned`` (see service.py). What
-is left are bad configuration, refused at start-up or by ``secondread roster import`` with a
-message naming what is wrong, and the transient failures of the database and the archive, which
-come from the common package (:class:`secondread_shared.db.DatabaseError`,
-:class:`secondread_shared.errors.OrthancError`) and are retried.
+A case nobody can read yet is not an error: it waits as ``unassigned`` (service.py). A stale
+accept or decline is not one either: it is logged and changes nothing. What is left is bad
+configuration, refused with a message naming what is wrong, and the transient failures of the
+database and the archive, which come from the common package
+(:class:`secondread_shared.db.DatabaseError`, :class:`secondread_shared.errors.OrthancError`) and
+are retried.
 """
 
 from __future__ import annotations
 
-from secondread_routing.roster import RosterError
-from secondread_routing.rules import RulesError
-from secondread_shared.errors import PermanentError
+
+class RulesError(ValueError):
+    """The rules file is missing or invalid; the message names the rule and the field.
+
+    Raised at start-up (routing does not start) and by ``secondread classify``.
+    """
 
 
-class UnknownCase(PermanentError):
-    """An accept or decline names a case routing never assigned (dead-lettered with the reason)."""
+class RosterError(ValueError):
+    """A roster document is invalid; :attr:`problems` names each reader and field at fault.
 
+    Raised by ``secondread roster import`` before anything is changed.
+    """
 
-__all__ = ["RosterError", "RulesError", "UnknownCase"]
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems

@@ -15,7 +15,10 @@ from typing import Any
 import yaml  # type: ignore[import-untyped]  # no types-PyYAML in the lock yet
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from secondread_routing.errors import RosterError
 from secondread_routing.rules import SUBSPECIALTIES
+
+__all__ = ["Absence", "Licence", "Reader", "RosterError", "parse_roster", "read_roster_file"]
 
 # ISO 3166-1 alpha-2 (officially assigned codes).
 COUNTRIES = frozenset(
@@ -123,14 +126,6 @@ class Reader(BaseModel):
     def canonical(self) -> str:
         """A stable JSON form: what import compares to decide whether a reader changed."""
         return json.dumps(self.model_dump(mode="json", by_alias=True), sort_keys=True)
-
-
-class RosterError(ValueError):
-    """The roster document is invalid; the message names each reader and field at fault."""
-
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("; ".join(problems))
-        self.problems = problems
 
 
 def _reader_name(entry: Any, index: int) -> str:

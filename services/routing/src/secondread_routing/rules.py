@@ -18,6 +18,8 @@ from typing import Any
 import yaml  # type: ignore[import-untyped]  # no types-PyYAML in the lock yet
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from secondread_routing.errors import RulesError
+
 SUBSPECIALTIES: tuple[str, ...] = (
     "neuro",
     "head_neck",
@@ -32,13 +34,11 @@ SUBSPECIALTIES: tuple[str, ...] = (
     "vascular_interventional",
     "general",
 )
+__all__ = ["CaseFacts", "Classification", "Rules", "RulesError", "load_rules", "parse_rules"]
+
 FALLBACK = "general"
 FALLBACK_RULE = "general"
 AMBIGUOUS_FLAG = "classify:ambiguous"
-
-
-class RulesError(ValueError):
-    """The rules file is missing or invalid; the message names the rule and the field."""
 
 
 def _compile(patterns: list[str]) -> list[re.Pattern[str]]:

@@ -316,6 +316,7 @@ class RoutingService:
             why = f"declined by {event.radiologist_id}"
             await self._reassign(unit, current.id, current.case_id, event.radiologist_id,
                                  "declined", why, cause=event.event_id)  # fmt: skip
+        await self.retry_unassigned()  # the reader who declined may suit a waiting case
 
     async def fire_timers(self, limit: int = 50) -> int:
         """Reassign every assignment not accepted in time; how many fired. Each timer fires
@@ -329,6 +330,7 @@ class RoutingService:
                                      why, cause=None)  # fmt: skip
         if expired:
             log.info("accept_timers_fired", count=len(expired))
+            await self.retry_unassigned()
         return len(expired)
 
     async def _reassign(
@@ -397,13 +399,14 @@ class RoutingService:
             log.info("unassigned_cases_assigned", count=assigned)
         return assigned
 
-    # ---- the roster ---------------------------------------------------------------------------
 
-    async def import_roster(self, readers: Sequence[Reader]) -> list[str]:
-        """Make the roster ``readers`` in one transaction and announce the change; the ids
-        that changed (none: nothing was written or announced)."""
-        async with self.repo.unit() as unit:
-            changed = await unit.replace_readers(readers)
-            if changed:
-                await unit.enqueue([RosterChanged(producer="routing", readers=changed)])
-        return changed
+async def import_roster(repo: Repository, readers: Sequence[Reader]) -> list[str]:
+    """Make the roster ``readers`` (already validated) in one transaction and announce the
+    change; the ids that changed. None: nothing was written or announced."""
+    async with repo.unit() as unit:
+        changed = await unit.replace_readers(readers)
+        if changed:
+            await unit.enqueue([RosterChanged(producer="routing", readers=changed)])
+    if changed:
+        log.info("roster_changed", readers=len(changed))
+    return changed
