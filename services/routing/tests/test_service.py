@@ -109,11 +109,16 @@ class FakeUnit:
             if a["id"] == assignment_id:
                 a["accepted_at"] = at
 
+    async def rearm(self, assignment_id: int, accept_by: datetime | None) -> None:
+        for a in self.s.assignments:
+            if a["id"] == assignment_id:
+                a["accept_by"] = accept_by
+
     async def expired_timers(self, now: datetime, limit: int) -> list[AssignmentRecord]:
         return [
             self._record(a)
             for a in self._open()
-            if a["accepted_at"] is None and a["accept_by"] <= now  # type: ignore[operator]
+            if a["accepted_at"] is None and a["accept_by"] and a["accept_by"] <= now  # type: ignore[operator]
         ][:limit]
 
     async def unassigned(self, limit: int) -> list[str]:
@@ -398,3 +403,13 @@ def replace_event(ev: CaseDeidentified, **update: object) -> CaseDeidentified:
     return CaseDeidentified.model_validate(
         fresh.model_dump() | {"event_id": "amended-" + ev.event_id}
     )
+
+
+async def test_a_timeout_with_nobody_else_keeps_the_case_and_starts_the_timer_again() -> None:
+    service, repo, clock = make([reader("a")])
+    await service.route_case(event("c1"))
+    clock.t = T0 + timedelta(hours=5)
+    assert await service.fire_timers() == 1
+    [row] = repo.state.assignments
+    assert row["closed_at"] is None and row["accept_by"] == clock.t + timedelta(hours=4)
+    assert len(assigned(repo)) == 1 and statuses(repo)[-1][0] == "assigned"

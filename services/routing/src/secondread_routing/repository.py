@@ -263,6 +263,11 @@ class PgUnit:
             (at, assignment_id),
         )
 
+    async def rearm(self, assignment_id: int, accept_by: datetime | None) -> None:
+        await self.conn.execute(
+            "UPDATE assignments SET accept_by = %s WHERE id = %s", (accept_by, assignment_id)
+        )
+
     async def expired_timers(self, now: datetime, limit: int) -> list[AssignmentRecord]:
         rows = await self._all(
             "SELECT * FROM assignments WHERE closed_at IS NULL AND accepted_at IS NULL"

@@ -25,6 +25,7 @@ from secondread_routing.assignment import (
     OVER_CAPACITY_FLAG,
     CapacityPolicy,
     CaseNeeds,
+    Choice,
     accept_by,
     choose,
     due_at,
@@ -197,24 +198,28 @@ class RoutingService:
 
     # ---- the assignment step ------------------------------------------------------------------
 
-    async def _assign(
-        self, unit: Unit, case: CaseRecord, now: datetime, *, cause: str, why: str
-    ) -> bool:
-        roster = await unit.readers()
-        load = await unit.load()
-        choice = choose(
-            roster,
+    async def _choose(
+        self, unit: Unit, case: CaseRecord, now: datetime, also_excluded: str = ""
+    ) -> Choice:
+        excluded = {*case.excluded, also_excluded} - {""}
+        return choose(
+            await unit.readers(),
             CaseNeeds(
                 subspecialty=case.subspecialty,
                 jurisdiction=case.event.jurisdiction,
                 hospital_id=case.event.hospital_id,
                 now=now,
                 due=case.due_at,
-                excluded=frozenset(case.excluded),
+                excluded=frozenset(excluded),
             ),
-            load,
+            await unit.load(),
             capacity=self.policy.capacity,
         )
+
+    async def _assign(
+        self, unit: Unit, case: CaseRecord, now: datetime, *, cause: str, why: str
+    ) -> bool:
+        choice = await self._choose(unit, case, now)
         if choice.reader is None:
             changed = case.state != CaseState.UNASSIGNED.value or case.reason != choice.reason
             case.state, case.reason = CaseState.UNASSIGNED.value, choice.reason
@@ -237,18 +242,21 @@ class RoutingService:
         if choice.over_capacity and OVER_CAPACITY_FLAG not in case.flags:
             case.flags.append(OVER_CAPACITY_FLAG)
             log.warning("assigned_over_capacity", radiologist=reader.id)
-        deadline = accept_by(
-            now,
-            case.event.urgency,
-            routine_min=self.policy.routine_accept_minutes,
-            urgent_min=self.policy.urgent_accept_minutes,
-        )
+        deadline = self._accept_by(case, now)
         case.state, case.reason = CaseState.ASSIGNED.value, ""
         await unit.save_case(case)
         await unit.add_assignment(case, reader.id, now, deadline)
         await unit.enqueue(self._announce(case, reader, deadline, cause=cause, why=why))
         log.info("case_assigned", radiologist=reader.id, subspecialty=case.subspecialty)
         return True
+
+    def _accept_by(self, case: CaseRecord, now: datetime) -> datetime:
+        return accept_by(
+            now,
+            case.event.urgency,
+            routine_min=self.policy.routine_accept_minutes,
+            urgent_min=self.policy.urgent_accept_minutes,
+        )
 
     def _announce(
         self,
@@ -320,11 +328,23 @@ class RoutingService:
 
     async def fire_timers(self, limit: int = 50) -> int:
         """Reassign every assignment not accepted in time; how many fired. Each timer fires
-        in exactly one transaction, whichever replica gets to it first."""
+        in exactly one transaction, whichever replica gets to it first.
+
+        When nobody else is eligible, the case stays with its reader (a case on somebody's desk
+        is better than on nobody's) and the timer starts again.
+        """
         now = self.clock.now()
         async with self.repo.unit() as unit:
             expired = await unit.expired_timers(now, limit)
             for a in expired:
+                case = await unit.case(a.case_id)
+                if case is None:  # an assignment from before routing kept cases
+                    await unit.rearm(a.id, None)
+                    continue
+                if (await self._choose(unit, case, now, a.radiologist_id)).reader is None:
+                    await unit.rearm(a.id, self._accept_by(case, now))
+                    log.info("accept_timeout_kept", radiologist=a.radiologist_id)
+                    continue
                 why = f"not accepted by {a.radiologist_id} in time"
                 await self._reassign(unit, a.id, a.case_id, a.radiologist_id, "accept_timeout",
                                      why, cause=None)  # fmt: skip
