@@ -158,8 +158,8 @@ def report(rng: random.Random, index: int) -> Report:
 
     b.text("EXAMINATION: CT chest, abdomen and pelvis with contrast.\n")
     b.text("CLINICAL HISTORY: ")
-    b.phi(f"{rng.randint(90, 104)} year old", "ages")
-    b.text(" with ")
+    b.phi(f"{rng.randint(90, 104)}", "ages")  # the number identifies; "year old" does not
+    b.text(" year old with ")
     b.term(rng.choice(("non-Hodgkin lymphoma", "Wilms tumor", "Paget disease")))
     b.text(", referred by ")
     b.phi(f"Dr {rng.choice(FAMILY).lower()}", "names")
@@ -242,3 +242,53 @@ def corpus(n: int = 48, seed: int = 20261201) -> list[Report]:
     """``n`` reports and questions (half each), deterministic for ``seed``."""
     rng = random.Random(seed)
     return [report(rng, i) for i in range(n)]
+
+
+# --------------------------------------------------------------------------- held out
+# Written after the detector was configured, and never tuned on: other phrasings, other
+# names, other places. Reported beside the main set so that tuning to it shows.
+_HELD_OUT: tuple[tuple[tuple[str, str], ...], ...] = (
+    (("Pt seen by ", ""), ("Dr Hannah Kessler", "names"), (" and her colleague ", ""),
+     ("Dr. Rohan Mehta", "names"), (" on ", ""), ("Oct 3 2022", "dates"),
+     (". Nodular opacity in the lingula, 6 mm, Fleischner category low.", "")),
+    (("Comparison made with outside study from ", ""), ("Saint Brigid's Hospital", "locations"),
+     (", dated ", ""), ("07/21/2021", "dates"), (". Stable Bosniak IIF cyst.", "")),
+    (("Daughter ", ""), ("Lucia", "names"), (" (", ""), ("+1 415 555 0187", "contacts"),
+     (") requests that results go to ", ""), ("l.moretti@mailbox.example.com", "contacts"),
+     (". History of Crohn disease.", "")),
+    (("The study was performed at ", ""), ("Pinecrest Imaging", "locations"), (", ", ""),
+     ("77 Orchard Road", "locations"), (", ", ""), ("Hartford, CT 06103", "locations"),
+     (". PI-RADS 3 lesion in the left peripheral zone.", "")),
+    (("Ordering provider: ", ""), ("Emeka Chukwu", "names"), (", NPI ", ""),
+     ("1457382910", "identifiers"), (". Reason: staging of Hodgkin lymphoma.", "")),
+    (("CD received ", ""), ("2 weeks ago", ""), (" from ", ""), ("Brookside Medical Center", "locations"),
+     ("; accession no. ", ""), ("RX-2291-4471", "identifiers"), (". Baker cyst unchanged.", "")),
+    (("Mr. ", ""), ("Jonas Eriksson", "names"), (", ", ""), ("96", "ages"),
+     (", nursing home resident, fall on ", ""), ("5 Jan 2024", "dates"),
+     (". No acute fracture. Schmorl nodes at T11.", "")),
+    (("Please forward to the referring clinic fax ", ""), ("(212) 555-0134", "contacts"),
+     (" attention Nurse ", ""), ("Patel", "names"), (". LI-RADS 4 observation, segment VII.", "")),
+    (("Images uploaded via ", ""), ("www.northgate-imaging.com/upload", "contacts"),
+     (" from workstation ", ""), ("172.16.40.12", "contacts"), (". Chiari I malformation.", "")),
+    (("Patient's son ", ""), ("Malik", "names"), (" reports she was treated at ", ""),
+     ("Mercy General Hospital", "locations"), (" in ", ""), ("June 2019", "dates"),
+     (" for Graves disease.", "")),
+    (("Insurance member ID ", ""), ("XKT448120937", "identifiers"), ("; medical record number ", ""),
+     ("00482913", "identifiers"), (". BI-RADS 5 mass, left breast 2 o'clock.", "")),
+    (("Discussed by phone with ", ""), ("Dr. Okafor-Williams", "names"), (" at ", ""),
+     ("4:15 pm on 11/30/2023", "dates"), (". Paget disease of the right hemipelvis.", "")),
+)  # fmt: skip
+
+
+def held_out() -> list[Report]:
+    """The held-out texts (12), with their planted identifiers."""
+    out = []
+    for parts in _HELD_OUT:
+        b = _Builder()
+        for text, category in parts:
+            if category:
+                b.phi(text, category)
+            else:
+                b.text(text)
+        out.append(b.build())
+    return out

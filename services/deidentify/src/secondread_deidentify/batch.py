@@ -26,6 +26,7 @@ from pathlib import Path
 from secondread_deidentify.engine import Engine, build_profile
 from secondread_deidentify.errors import InvalidInstanceError
 from secondread_deidentify.options import DeidOptions
+from secondread_deidentify.phi import detector
 from secondread_shared.dicom import configure_pydicom
 
 QUARANTINE_DIR = "quarantine"
@@ -190,6 +191,7 @@ def _results(
             yield process_file(engine, path, dst, default_issuer)
         return
     build_profile(options)  # resolved once here: forked workers inherit it
+    detector()  # the free-text PHI detector too (its data takes 0.4 s to read)
     with ProcessPoolExecutor(
         max_workers=workers, initializer=_init_worker, initargs=(key, options)
     ) as pool:
