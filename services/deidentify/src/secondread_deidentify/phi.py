@@ -17,10 +17,11 @@ Philter tags parts of speech with NLTK's perceptron tagger, whose data NLTK down
 time (impossible here, and never done in production). Its name lists are used only for proper
 nouns, so secondread gives Philter a tagger of word shape instead (:func:`shape_tags`): a
 capitalised word that is not one of Philter's common words is ``NNP``, a number ``CD``.
-Names in lower case are found by context (titles, roles), not by the lists.
+Names in lower case are found by context (titles, roles), not by the lists. NLTK itself is never
+imported (:func:`_import_philter`).
 
-The data is read once per process, when the first text is checked (about a second): the
-detector is built lazily by :func:`detector`, never at import.
+The data is read once per process (0.4 s): :func:`detector` builds the detector on first use,
+never at import; the service calls it at start-up.
 """
 
 from __future__ import annotations
@@ -108,10 +109,10 @@ def shape_tags(tokens: Sequence[str], text: str, common: frozenset[str]) -> list
     """Part-of-speech tags of word shape for Philter's ``tokens`` of ``text``.
 
     A capitalised (or all-capitals) word is ``NNP`` unless it is one of Philter's 195,253
-    words that are not names (``nonames``: "Chest", "Brown", "Will") or an acronym of up to
-    three capitals ("TSE", "GRE"); in all-capitals text
-    (DICOM descriptors) no word is a proper noun by shape. A number is ``CD``, everything
-    else ``NN``. Names that are also common words are found by context (titles, roles,
+    words that are not names (``nonames``: "Chest", "Brown", "Will"), an acronym of up to
+    three capitals ("TSE", "GRE") or a roman numeral; in all-capitals text (DICOM
+    descriptors) no word is a proper noun by shape. A number is ``CD``, everything else
+    ``NN``. Names that are also common words are found by context (titles, roles,
     neighbouring names), as in Philter itself.
     """
     shouting = not any(c.islower() for c in text)
@@ -302,7 +303,7 @@ def _load_toml(name: str) -> dict[str, Any]:
 
 @cache
 def detector() -> PhiDetector:
-    """The process's detector, built on first use (Philter's data takes about a second)."""
+    """The process's detector, built on first use (Philter's data takes 0.4 s to read)."""
     _fast_philter_data()
     return PhiDetector(_load_toml("phi_filters.toml"), _load_toml("clinical_terms.toml"))
 
