@@ -274,7 +274,8 @@ _HELD_OUT: tuple[tuple[tuple[str, str], ...], ...] = (
      ("Mercy General Hospital", "locations"), (" in ", ""), ("June 2019", "dates"),
      (" for Graves disease.", "")),
     (("Insurance member ID ", ""), ("XKT448120937", "identifiers"),
-     ("; medical record number ", ""), ("00482913", "identifiers"), (". BI-RADS 5 mass, left breast 2 o'clock.", "")),
+     ("; medical record number ", ""), ("00482913", "identifiers"),
+     (". BI-RADS 5 mass, left breast 2 o'clock.", "")),
     (("Discussed by phone with ", ""), ("Dr. Okafor-Williams", "names"), (" at ", ""),
      ("4:15 pm on 11/30/2023", "dates"), (". Paget disease of the right hemipelvis.", "")),
 )  # fmt: skip
