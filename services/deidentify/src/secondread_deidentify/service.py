@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from secondread_deidentify.engine import DeidResult, Engine
 from secondread_deidentify.ports import ArchivePort, ObjectStorePort, Publish, VaultPort
@@ -69,14 +69,13 @@ async def deidentify_case(event: CaseReceived, deps: DeidentifyDeps) -> None:
     scrubber is deterministic): the use case is idempotent.
     """
     archived = await _archive(event.case_id, event.hospital_id, event.instances, deps)
-    pairs, written, quarantined, orthanc_studies = (
-        archived.pairs,
+    results, written, quarantined, orthanc_studies = (
+        archived.results,
         archived.written,
         archived.quarantined,
         archived.orthanc_studies,
     )
 
-    results = [r for _, r in pairs]
     by_patient = await _record_identities(event.case_id, results, deps)
     known = intake_identifiers(event)
     for r in results:
@@ -166,7 +165,8 @@ def _distinct(values: Iterable[str]) -> list[str]:
 
 @dataclass
 class _Archived:
-    pairs: list[tuple[bytes, DeidResult]]
+    results: list[DeidResult]
+    """One per instance, in order, without the instance bytes (see :func:`_archive`)."""
     written: list[ObjectRef]
     quarantined: list[QuarantinedInstance]
     orthanc_studies: set[str]
@@ -175,17 +175,18 @@ class _Archived:
 async def _archive(
     case_id: str, hospital_id: str, instances: list[InstanceRef], deps: DeidentifyDeps
 ) -> _Archived:
-    """De-identify ``instances``; write the safe ones to Orthanc and the clear bucket and the
-    unsafe ones (as received) to the quarantine bucket."""
+    """De-identify ``instances`` one at a time; write each safe one to Orthanc and the clear
+    bucket and each unsafe one (as received) to the quarantine bucket before reading the next.
+
+    Only one instance's bytes are held at a time, so memory does not grow with the study: the
+    results kept for the announcement carry no pixel data or header bytes.
+    """
     settings = deps.settings
     engine = deps.get_engine()
-    pairs: list[tuple[bytes, DeidResult]] = []
+    archived = _Archived([], [], [], set())
     for ref in instances:
         raw = await deps.store.get_verified(ref)
         result = await asyncio.to_thread(engine.deidentify, raw, default_issuer=hospital_id)
-        pairs.append((raw, result))
-    archived = _Archived(pairs, [], [], set())
-    for raw, result in pairs:
         if result.quarantine_reason:
             await deps.store.put(
                 settings.bucket_quarantine,
@@ -198,18 +199,22 @@ async def _archive(
                     sop_instance_uid=result.sop_instance_uid, reason=result.quarantine_reason
                 )
             )
-            continue
-        stored = await deps.orthanc.store_instance(result.data)
-        archived.orthanc_studies.add(stored.study_id)
-        archived.written.append(
-            await deps.store.put(
-                settings.bucket_clear,
-                f"studies/{result.pseudonym}/{result.study_instance_uid}/"
-                f"{result.sop_instance_uid}.dcm",
-                result.data,
-                content_type="application/dicom",
+        else:
+            data = result.data
+            stored = await deps.orthanc.store_instance(data)
+            archived.orthanc_studies.add(stored.study_id)
+            archived.written.append(
+                await deps.store.put(
+                    settings.bucket_clear,
+                    f"studies/{result.pseudonym}/{result.study_instance_uid}/"
+                    f"{result.sop_instance_uid}.dcm",
+                    data,
+                    content_type="application/dicom",
+                )
             )
-        )
+            del data
+        archived.results.append(replace(result, parts=()))
+        del raw, result
     return archived
 
 
@@ -234,7 +239,7 @@ async def archive_late_instances(event: CaseAmended, deps: DeidentifyDeps) -> No
     or signed) does not go back; a quarantined late instance is logged for review.
     """
     archived = await _archive(event.case_id, event.hospital_id, event.instances, deps)
-    await _record_identities(event.case_id, [r for _, r in archived.pairs], deps)
+    await _record_identities(event.case_id, archived.results, deps)
     log.info(
         "case_amended",
         instances=len(archived.written),
