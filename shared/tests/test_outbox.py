@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from pydantic import SecretStr
 from aiokafka.errors import KafkaConnectionError
 from psycopg import sql
+from pydantic import SecretStr
 
 from secondread_shared import outbox
 from secondread_shared.db import Database
@@ -127,9 +127,7 @@ async def test_a_poison_row_is_parked_and_never_blocks_the_rows_behind_it(
     # the parked row no longer holds back the later row of its case: it is tried on its own
     async with db.transaction() as conn:
         cur = await conn.execute(
-            sql.SQL("SELECT attempts FROM {t} WHERE event_id = %s").format(
-                t=sql.Identifier(name)
-            ),
+            sql.SQL("SELECT attempts FROM {t} WHERE event_id = %s").format(t=sql.Identifier(name)),
             (later_bad.event_id,),
         )
         row = await cur.fetchone()
