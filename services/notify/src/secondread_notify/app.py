@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from secondread_notify import handlers
 from secondread_notify.repository import MIGRATIONS, NotifyRepository
+from secondread_notify.service import DeliveryWorker
 from secondread_notify.settings import NotifySettings
 from secondread_shared import topics
 from secondread_shared.broker import subscriber_options
@@ -39,6 +40,8 @@ def create_app(settings: NotifySettings | None = None) -> FastAPI:
     deps = handlers.NotifyDeps(
         settings=settings, repo=repo, store=store, send_mail=send_mail, wake_outbox=relay.wake
     )
+    worker = DeliveryWorker(deps, poll_s=settings.delivery_poll_s)
+    deps.wake_worker = worker.wake
     broker = runtime.broker
     options = subscriber_options("notify")
 
@@ -61,7 +64,7 @@ def create_app(settings: NotifySettings | None = None) -> FastAPI:
 
     runtime.on_start.append(open_db)
     runtime.on_stop.append(db.close)
-    runtime.background.append((relay.start, relay.stop))
+    runtime.background.extend([(relay.start, relay.stop), (worker.start, worker.stop)])
     runtime.probes["postgres"] = db.ping
     runtime.probes["smtp"] = smtp_ready
     return create_http_app(runtime, title="secondread notify")

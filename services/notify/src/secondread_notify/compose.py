@@ -9,7 +9,7 @@ from typing import Any
 
 
 def message_id(report_id: str, role: str) -> str:
-    """A deterministic Message-ID, so a redelivered email is recognisably the same message."""
+    """A deterministic Message-ID, so a resent email is recognisably the same message."""
     return f"<{report_id}.{role}@secondread.invalid>"
 
 

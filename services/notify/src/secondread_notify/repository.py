@@ -1,12 +1,20 @@
-"""notify's state (schema ``notify``, PHI zone): delivery contacts, deliveries, outbox."""
+"""notify's state (schema ``notify``, PHI zone): delivery contacts, the delivery queue, outbox."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
+from secondread_notify.delivery import (
+    CHANNELS,
+    Delivery,
+    DeliveryStatus,
+    Recipient,
+    idempotency_key,
+)
 from secondread_shared import outbox
 from secondread_shared.db import Database
-from secondread_shared.events import CaseReceived, Event
+from secondread_shared.events import CaseReceived, Event, ReportSigned, new_id
 
 MIGRATIONS = (
     *outbox.MIGRATIONS,
@@ -34,6 +42,15 @@ MIGRATIONS = (
         UNIQUE (report_id, channel, recipient_role)
     )
     """,
+    # The delivery queue: the signed-report event to deliver, the idempotency key (written
+    # before the send), the persisted retry schedule and the claim of the worker sending it.
+    "ALTER TABLE deliveries ADD COLUMN IF NOT EXISTS idempotency_key text",
+    "ALTER TABLE deliveries ADD COLUMN IF NOT EXISTS event jsonb",
+    "ALTER TABLE deliveries ADD COLUMN IF NOT EXISTS next_attempt_at timestamptz",
+    "ALTER TABLE deliveries ADD COLUMN IF NOT EXISTS claimed_until timestamptz",
+    "ALTER TABLE deliveries ADD COLUMN IF NOT EXISTS sent_at timestamptz",
+    "CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (next_attempt_at)"
+    " WHERE status IN ('pending', 'sending')",
 )
 
 
@@ -60,35 +77,107 @@ class NotifyRepository:
             cur = await conn.execute("SELECT * FROM contacts WHERE case_id = %s", (case_id,))
             return await cur.fetchone()
 
-    async def delivery(self, report_id: str, channel: str, role: str) -> dict[str, Any] | None:
+    async def enqueue(self, event: ReportSigned, recipients: Sequence[Recipient]) -> int:
+        """Queue one delivery per recipient of ``event`` (a redelivered event adds nothing);
+        return how many were new."""
+        added = 0
+        async with self.db.transaction() as conn:
+            for r in recipients:
+                cur = await conn.execute(
+                    "INSERT INTO deliveries (delivery_id, case_id, report_id, channel,"
+                    " recipient_role, status, attempts, idempotency_key, event, next_attempt_at)"
+                    " VALUES (%s, %s, %s, %s, %s, %s, 0, %s, %s, now())"
+                    " ON CONFLICT (report_id, channel, recipient_role) DO NOTHING",
+                    (
+                        new_id(),
+                        event.case_id,
+                        event.report_id,
+                        r.channel,
+                        r.role,
+                        DeliveryStatus.PENDING.value,
+                        idempotency_key(event.report_id, r.channel, r.role),
+                        event.model_dump_json(),
+                    ),
+                )
+                added += cur.rowcount
+        return added
+
+    async def claim_due(
+        self, limit: int, lease_s: float, channels: Sequence[str] = CHANNELS
+    ) -> list[Delivery]:
+        """Claim up to ``limit`` deliveries over ``channels`` that are due (pending, or sending
+        with an expired claim: a crash between send and mark), counting the attempt before the
+        send."""
         async with self.db.transaction() as conn:
             cur = await conn.execute(
-                "SELECT * FROM deliveries WHERE report_id = %s AND channel = %s"
-                " AND recipient_role = %s",
-                (report_id, channel, role),
+                "UPDATE deliveries SET status = %s, attempts = attempts + 1,"
+                " claimed_until = now() + make_interval(secs => %s), updated_at = now()"
+                " WHERE delivery_id IN (SELECT delivery_id FROM deliveries"
+                "   WHERE status IN (%s, %s) AND next_attempt_at <= now() AND channel = ANY(%s)"
+                "   AND (claimed_until IS NULL OR claimed_until < now())"
+                "   ORDER BY next_attempt_at LIMIT %s FOR UPDATE SKIP LOCKED)"
+                " RETURNING delivery_id, case_id, report_id, channel, recipient_role, attempts,"
+                " idempotency_key, event",
+                (
+                    DeliveryStatus.SENDING.value,
+                    lease_s,
+                    DeliveryStatus.PENDING.value,
+                    DeliveryStatus.SENDING.value,
+                    list(channels),
+                    limit,
+                ),
             )
-            return await cur.fetchone()
+            rows = await cur.fetchall()
+        return [
+            Delivery(
+                delivery_id=str(r["delivery_id"]),
+                case_id=str(r["case_id"]),
+                report_id=str(r["report_id"]),
+                channel=str(r["channel"]),
+                role=str(r["recipient_role"]),
+                attempts=int(r["attempts"]),
+                idempotency_key=str(r["idempotency_key"]),
+                event=ReportSigned.model_validate(r["event"]),
+            )
+            for r in rows
+        ]
 
-    async def record_delivery(
-        self,
-        *,
-        delivery_id: str,
-        case_id: str,
-        report_id: str,
-        channel: str,
-        role: str,
-        status: str,
-        attempts: int,
-        detail: str,
-        events: list[Event],
-    ) -> None:
+    async def delivered(self, delivery: Delivery, events: list[Event]) -> None:
+        """Mark ``delivery`` sent, with its events, in one transaction."""
         async with self.db.transaction() as conn:
             await conn.execute(
-                "INSERT INTO deliveries (delivery_id, case_id, report_id, channel, recipient_role,"
-                " status, attempts, detail) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
-                " ON CONFLICT (report_id, channel, recipient_role) DO UPDATE SET"
-                " status = EXCLUDED.status, attempts = EXCLUDED.attempts,"
-                " detail = EXCLUDED.detail, updated_at = now()",
-                (delivery_id, case_id, report_id, channel, role, status, attempts, detail),
+                "UPDATE deliveries SET status = %s, sent_at = now(), claimed_until = NULL,"
+                " detail = '', updated_at = now() WHERE delivery_id = %s",
+                (DeliveryStatus.DELIVERED.value, delivery.delivery_id),
             )
             await outbox.enqueue(conn, events)
+
+    async def retry_later(self, delivery: Delivery, error: str, delay_s: float) -> None:
+        async with self.db.transaction() as conn:
+            await conn.execute(
+                "UPDATE deliveries SET status = %s, detail = %s, claimed_until = NULL,"
+                " next_attempt_at = now() + make_interval(secs => %s), updated_at = now()"
+                " WHERE delivery_id = %s",
+                (DeliveryStatus.PENDING.value, error, delay_s, delivery.delivery_id),
+            )
+
+    async def failed(self, delivery: Delivery, error: str, events: list[Event]) -> None:
+        """Mark ``delivery`` failed for good, with its events, in one transaction."""
+        async with self.db.transaction() as conn:
+            await conn.execute(
+                "UPDATE deliveries SET status = %s, detail = %s, claimed_until = NULL,"
+                " updated_at = now() WHERE delivery_id = %s",
+                (DeliveryStatus.FAILED.value, error, delivery.delivery_id),
+            )
+            await outbox.enqueue(conn, events)
+
+    async def deliveries(self, report_id: str) -> list[dict[str, Any]]:
+        """The delivery rows of ``report_id`` (status, attempts, next attempt), for operators."""
+        async with self.db.transaction() as conn:
+            cur = await conn.execute(
+                "SELECT channel, recipient_role, status, attempts, detail, next_attempt_at,"
+                " sent_at, idempotency_key FROM deliveries WHERE report_id = %s"
+                " ORDER BY recipient_role",
+                (report_id,),
+            )
+            return list(await cur.fetchall())

@@ -16,5 +16,12 @@ class NotifySettings(CommonSettings):
     mail_from: str = "secondread <no-reply@secondread.invalid>"
     smtp_timeout_s: float = 15.0
     smtp_starttls: bool = False
-    delivery_attempts: int = 4
-    delivery_backoff_s: float = 1.0
+    delivery_attempts: int = 6
+    """Attempts of one delivery before it fails (``notification.failed``)."""
+    delivery_backoff_s: float = 2.0
+    """The first retry's delay; each further one doubles (with jitter), up to the cap."""
+    delivery_backoff_max_s: float = 600.0
+    delivery_lease_s: float = 120.0
+    """How long a worker's claim on a delivery lasts; a claim left by a worker that died
+    between send and mark is taken up again after it (one resend, same idempotency key)."""
+    delivery_poll_s: float = 1.0

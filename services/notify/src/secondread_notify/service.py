@@ -1,0 +1,234 @@
+"""notify's use cases, written against the ports below.
+
+1. :func:`queue_deliveries` (on ``report.signed``): one delivery per recipient is queued in
+   PostgreSQL; nothing is sent in the consumer, so a failing channel never holds a partition.
+2. :func:`deliver` (by :class:`DeliveryWorker`, on every replica): a due delivery is claimed (its
+   attempt and idempotency key written first), sent, and marked delivered with its events; a
+   failed attempt is scheduled again with backoff, and past the limit the delivery fails with
+   ``notification.failed`` and the case's status ``notification_failed``.
+
+Exactly once in effect: a redelivered ``report.signed`` queues nothing new; a worker that dies
+between send and mark leaves a claim that expires, and the one resend carries the same
+idempotency key (for email, the same Message-ID).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from email.message import EmailMessage
+from typing import Any, Protocol
+
+from secondread_notify.compose import compose_email
+from secondread_notify.delivery import Delivery, Recipient, backoff_s
+from secondread_notify.errors import ContactsUnknown
+from secondread_notify.settings import NotifySettings
+from secondread_shared.events import (
+    CaseState,
+    CaseStatusChanged,
+    Event,
+    NotificationDelivered,
+    NotificationFailed,
+    ObjectRef,
+    ReportSigned,
+)
+from secondread_shared.logging import bind_case, get_logger, unbind_case
+
+log = get_logger(__name__)
+
+SendMail = Callable[[EmailMessage], Awaitable[None]]
+
+
+class DeliveryRepository(Protocol):
+    async def contacts(self, case_id: str) -> dict[str, Any] | None: ...
+
+    async def enqueue(self, event: ReportSigned, recipients: Sequence[Recipient]) -> int: ...
+
+    async def claim_due(
+        self, limit: int, lease_s: float, channels: Sequence[str] = ...
+    ) -> list[Delivery]: ...
+
+    async def delivered(self, delivery: Delivery, events: list[Event]) -> None: ...
+
+    async def retry_later(self, delivery: Delivery, error: str, delay_s: float) -> None: ...
+
+    async def failed(self, delivery: Delivery, error: str, events: list[Event]) -> None: ...
+
+
+class ReportStore(Protocol):
+    async def get_verified(self, ref: ObjectRef) -> bytes: ...
+
+
+@dataclass
+class NotifyDeps:
+    settings: NotifySettings
+    repo: DeliveryRepository
+    store: ReportStore
+    send_mail: SendMail
+    wake_outbox: Callable[[], None]
+    wake_worker: Callable[[], None] = lambda: None
+
+
+def recipients(contacts: dict[str, Any]) -> list[Recipient]:
+    """The referring physician, and the patient where the intake gave an address."""
+    out = [
+        Recipient("physician", str(contacts["physician_name"]), str(contacts["physician_email"]))
+    ]
+    if contacts.get("patient_email"):
+        out.append(Recipient("patient", "Patient", str(contacts["patient_email"])))
+    return out
+
+
+async def queue_deliveries(event: ReportSigned, deps: NotifyDeps) -> None:
+    """Queue the deliveries of a signed report (idempotent) and wake the worker."""
+    contacts = await deps.repo.contacts(event.case_id)
+    if contacts is None:
+        raise ContactsUnknown(f"no contacts for case {event.case_id} yet")
+    added = await deps.repo.enqueue(event, recipients(contacts))
+    log.info("deliveries_queued", report_id=event.report_id, new=added)
+    deps.wake_worker()
+
+
+async def deliver(delivery: Delivery, deps: NotifyDeps) -> None:
+    """Send one claimed delivery and record the outcome (see the module docstring)."""
+    settings = deps.settings
+    try:
+        message = await _compose(delivery, deps)
+        await asyncio.wait_for(deps.send_mail(message), timeout=settings.smtp_timeout_s)
+    except (OSError, TimeoutError, ContactsUnknown) as exc:
+        error = type(exc).__name__
+        if delivery.attempts < settings.delivery_attempts:
+            delay = backoff_s(
+                delivery.attempts, settings.delivery_backoff_s, settings.delivery_backoff_max_s
+            )
+            await deps.repo.retry_later(delivery, error, delay)
+            log.warning(
+                "delivery_attempt_failed",
+                report_id=delivery.report_id,
+                role=delivery.role,
+                attempt=delivery.attempts,
+                error=error,
+                retry_in_s=round(delay, 1),
+            )
+            return
+        await deps.repo.failed(delivery, error, _outcome(delivery, error))
+        log.warning(
+            "delivery_failed", report_id=delivery.report_id, role=delivery.role, error=error
+        )
+    else:
+        await deps.repo.delivered(delivery, _outcome(delivery, ""))
+        log.info(
+            "delivery_recorded",
+            report_id=delivery.report_id,
+            role=delivery.role,
+            attempts=delivery.attempts,
+        )
+    deps.wake_outbox()
+
+
+async def _compose(delivery: Delivery, deps: NotifyDeps) -> EmailMessage:
+    event = delivery.event
+    contacts = await deps.repo.contacts(delivery.case_id)
+    if contacts is None:
+        raise ContactsUnknown(f"no contacts for case {delivery.case_id}")
+    recipient = next(r for r in recipients(contacts) if r.role == delivery.role)
+    canonical = await deps.store.get_verified(event.report)
+    pdf = await deps.store.get_verified(event.pdf) if event.pdf is not None else None
+    return compose_email(
+        report=json.loads(canonical),
+        canonical=canonical,
+        signature=event.signature,
+        key_id=event.key_id,
+        to_name=recipient.name,
+        to_email=recipient.address,
+        mail_from=deps.settings.mail_from,
+        role=delivery.role,
+        pdf=pdf,
+    )
+
+
+def _outcome(delivery: Delivery, error: str) -> list[Event]:
+    common: dict[str, Any] = {
+        "case_id": delivery.case_id,
+        "producer": "notify",
+        "causation_id": delivery.event.event_id,
+        "report_id": delivery.report_id,
+        "channel": delivery.channel,
+        "recipient_role": delivery.role,
+        "attempts": delivery.attempts,
+    }
+    outcome: NotificationDelivered | NotificationFailed
+    if not error:
+        outcome = NotificationDelivered(delivery_id=delivery.delivery_id, **common)
+        state, detail = CaseState.NOTIFIED, f"{delivery.channel} to {delivery.role}"
+    else:
+        outcome = NotificationFailed(reason=error, **common)
+        state = CaseState.NOTIFICATION_FAILED
+        detail = f"{delivery.channel} to {delivery.role}: {error}"
+    events: list[Event] = [outcome]
+    if delivery.role == "physician":  # the case's status follows the physician's delivery
+        events.append(
+            CaseStatusChanged(
+                case_id=delivery.case_id,
+                producer="notify",
+                causation_id=outcome.event_id,
+                state=state,
+                detail=detail,
+            )
+        )
+    return events
+
+
+class DeliveryWorker:
+    """Runs due deliveries on this replica: claims them with ``FOR UPDATE SKIP LOCKED``, so two
+    replicas never send the same delivery at once. Wakes at once after :meth:`wake`, and polls
+    every ``poll_s`` for retries that come due."""
+
+    def __init__(self, deps: NotifyDeps, *, poll_s: float = 1.0, batch: int = 10) -> None:
+        self.deps = deps
+        self.poll_s = poll_s
+        self.batch = batch
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run_due(self) -> int:
+        """Claim and deliver what is due once; return how many were tried."""
+        claimed = await self.deps.repo.claim_due(self.batch, self.deps.settings.delivery_lease_s)
+        for delivery in claimed:
+            bind_case(delivery.case_id)
+            try:
+                await deliver(delivery, self.deps)
+            finally:
+                unbind_case()
+        return len(claimed)
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="delivery-worker")
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                while await self.run_due():
+                    pass
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the next round retries; the error is visible
+                log.warning("delivery_round_failed", error=type(exc).__name__)
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=self.poll_s)
+            except TimeoutError:
+                pass
+            self._wake.clear()

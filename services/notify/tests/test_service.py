@@ -1,0 +1,225 @@
+"""notify's delivery use cases with a small in-memory queue: queued once, sent by the worker,
+retried on a schedule, failed past the limit; the consumer never sends."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from typing import Any
+
+import pytest
+
+from secondread_notify.delivery import Delivery, Recipient, backoff_s, idempotency_key
+from secondread_notify.errors import ContactsUnknown
+from secondread_notify.service import DeliveryWorker, NotifyDeps, queue_deliveries
+from secondread_notify.settings import NotifySettings
+from secondread_shared.events import (
+    CaseStatusChanged,
+    Event,
+    NotificationDelivered,
+    NotificationFailed,
+    ObjectRef,
+    ReportSigned,
+)
+from secondread_shared.storage import sha256_hex
+
+REPORT = {
+    "report_id": "r1",
+    "case_id": "c1",
+    "radiologist_id": "rad",
+    "signed_at": "2026-01-01T00:00:00+00:00",
+    "credentials": "MD",
+    "findings": "Stable.",
+    "statements": [],
+    "assessment": {"changes": [], "summary": "No change"},
+    "recommendations": [],
+}
+CANONICAL = json.dumps(REPORT).encode()
+
+
+@dataclass
+class Row:
+    delivery: Delivery
+    status: str = "pending"
+    due: bool = True
+    error: str = ""
+
+
+@dataclass
+class FakeRepo:
+    """The queue's semantics in memory: one row per (report, channel, role); a claim counts the
+    attempt; ``retry_later`` makes a row due only when the test says time has passed."""
+
+    patient_email: str | None = None
+    known: bool = True
+    rows: dict[tuple[str, str, str], Row] = field(default_factory=dict)
+    events: list[Event] = field(default_factory=list)
+    delays: list[float] = field(default_factory=list)
+
+    async def contacts(self, case_id: str) -> dict[str, Any] | None:
+        if not self.known:
+            return None
+        return {
+            "physician_name": "Dr R",
+            "physician_email": "r@example.org",
+            "patient_email": self.patient_email,
+        }
+
+    async def enqueue(self, event: ReportSigned, recipients: Sequence[Recipient]) -> int:
+        added = 0
+        for r in recipients:
+            key = (event.report_id, r.channel, r.role)
+            if key not in self.rows:
+                self.rows[key] = Row(
+                    Delivery(
+                        delivery_id=f"d-{r.role}",
+                        case_id=event.case_id,
+                        report_id=event.report_id,
+                        channel=r.channel,
+                        role=r.role,
+                        attempts=0,
+                        idempotency_key=idempotency_key(event.report_id, r.channel, r.role),
+                        event=event,
+                    )
+                )
+                added += 1
+        return added
+
+    async def claim_due(
+        self, limit: int, lease_s: float, channels: Sequence[str] = ("email",)
+    ) -> list[Delivery]:
+        out = []
+        for row in self.rows.values():
+            if row.status == "pending" and row.due and len(out) < limit:
+                row.delivery = replace(row.delivery, attempts=row.delivery.attempts + 1)
+                row.status = "sending"
+                out.append(row.delivery)
+        return out
+
+    def _row(self, d: Delivery) -> Row:
+        return self.rows[(d.report_id, d.channel, d.role)]
+
+    async def delivered(self, delivery: Delivery, events: list[Event]) -> None:
+        self._row(delivery).status = "delivered"
+        self.events.extend(events)
+
+    async def retry_later(self, delivery: Delivery, error: str, delay_s: float) -> None:
+        row = self._row(delivery)
+        row.status, row.due, row.error = "pending", False, error
+        self.delays.append(delay_s)
+
+    async def failed(self, delivery: Delivery, error: str, events: list[Event]) -> None:
+        self._row(delivery).status = "failed"
+        self.events.extend(events)
+
+    def time_passes(self) -> None:
+        for row in self.rows.values():
+            row.due = True
+
+
+class FakeStore:
+    async def get_verified(self, ref: ObjectRef) -> bytes:
+        return CANONICAL
+
+
+def signed() -> ReportSigned:
+    return ReportSigned(
+        case_id="c1",
+        producer="reporting",
+        report_id="r1",
+        radiologist_id="rad",
+        signed_at=datetime.now(UTC),
+        key_id="k",
+        signature="c2ln",
+        report=ObjectRef(bucket="b", key="k", sha256=sha256_hex(CANONICAL), size=len(CANONICAL)),
+        assessment="No change",
+    )
+
+
+def make(repo: FakeRepo, failures: int) -> tuple[NotifyDeps, list[EmailMessage], DeliveryWorker]:
+    sent: list[EmailMessage] = []
+    calls = {"n": 0}
+
+    async def send(msg: EmailMessage) -> None:
+        calls["n"] += 1
+        if calls["n"] <= failures:
+            raise ConnectionRefusedError("smtp down")
+        sent.append(msg)
+
+    deps = NotifyDeps(
+        settings=NotifySettings(delivery_attempts=3, delivery_backoff_s=2.0),
+        repo=repo,
+        store=FakeStore(),
+        send_mail=send,
+        wake_outbox=lambda: None,
+    )
+    return deps, sent, DeliveryWorker(deps)
+
+
+async def test_the_consumer_queues_and_never_sends_and_a_redelivery_queues_nothing() -> None:
+    repo = FakeRepo()
+    deps, sent, worker = make(repo, failures=0)
+    await queue_deliveries(signed(), deps)
+    await queue_deliveries(signed(), deps)  # redelivered
+    assert sent == [] and len(repo.rows) == 1
+    assert await worker.run_due() == 1
+    assert await worker.run_due() == 0
+    assert len(sent) == 1 and sent[0]["To"] == "Dr R <r@example.org>"
+    assert sent[0]["Message-ID"] == "<r1.physician@secondread.invalid>"
+
+
+async def test_a_failed_attempt_is_scheduled_again_with_backoff_not_slept_on() -> None:
+    repo = FakeRepo()
+    deps, sent, worker = make(repo, failures=1)
+    await queue_deliveries(signed(), deps)
+    assert await worker.run_due() == 1
+    assert sent == [] and await worker.run_due() == 0  # not due yet: the worker did not wait
+    assert 1.0 <= repo.delays[0] <= 3.0  # 2 s, with jitter
+    repo.time_passes()
+    await worker.run_due()
+    [delivered] = [e for e in repo.events if isinstance(e, NotificationDelivered)]
+    assert delivered.attempts == 2 and len(sent) == 1
+
+
+async def test_past_the_limit_the_delivery_fails_and_says_so() -> None:
+    repo = FakeRepo()
+    deps, sent, worker = make(repo, failures=10)
+    await queue_deliveries(signed(), deps)
+    for _ in range(5):
+        await worker.run_due()
+        repo.time_passes()
+    assert sent == []
+    [failed] = [e for e in repo.events if isinstance(e, NotificationFailed)]
+    assert failed.attempts == 3 and failed.reason == "ConnectionRefusedError"
+    [status] = [e for e in repo.events if isinstance(e, CaseStatusChanged)]
+    assert status.state == "notification_failed" and "email to physician" in status.detail
+
+
+async def test_unknown_contacts_is_transient() -> None:
+    deps, _, _ = make(FakeRepo(known=False), failures=0)
+    with pytest.raises(ContactsUnknown):
+        await queue_deliveries(signed(), deps)
+
+
+async def test_the_patient_gets_the_report_too_where_the_intake_asked() -> None:
+    repo = FakeRepo(patient_email="p@example.org")
+    deps, sent, worker = make(repo, failures=0)
+    await queue_deliveries(signed(), deps)
+    await worker.run_due()
+    assert [m["To"] for m in sent] == ["Dr R <r@example.org>", "Patient <p@example.org>"]
+    roles = [e.recipient_role for e in repo.events if isinstance(e, NotificationDelivered)]
+    assert roles == ["physician", "patient"]
+    states = [e.state for e in repo.events if isinstance(e, CaseStatusChanged)]
+    assert states == ["notified"]  # the case's status follows the physician's delivery
+
+
+def test_backoff_doubles_and_is_capped() -> None:
+    import random
+
+    rng = random.Random(1)
+    delays = [backoff_s(n, 2.0, 30.0, rng) for n in range(1, 8)]
+    assert 1.0 <= delays[0] <= 3.0 and 4.0 <= delays[2] <= 12.0
+    assert all(d <= 45.0 for d in delays)
