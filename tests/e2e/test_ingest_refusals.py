@@ -128,6 +128,32 @@ def test_oversized_upload_is_refused_before_its_body_is_read() -> None:
     conn.close()
 
 
+@pytest.mark.parametrize("as_json", [True, False], ids=["intake alone", "with files"])
+def test_a_case_without_consent_is_refused_naming_the_field(as_json: bool) -> None:
+    intake = INTAKE.replace('"consent": true', '"consent": false')
+    if as_json:
+        r = httpx.post(
+            f"{INGEST}/v1/cases",
+            headers={**KEY, "Content-Type": "application/json"},
+            content=intake.replace("{", '{"study_instance_uids": ["1.2.3"], ', 1),
+        )
+    else:
+        good = ct_study(Patient(patient_id=f"NC-{uuid.uuid4().hex[:8]}"), count=1,
+                        seed=uuid.uuid4().hex)[0]  # fmt: skip
+        r = httpx.post(
+            f"{INGEST}/v1/cases",
+            headers=KEY,
+            files=[
+                ("intake", (None, intake, "application/json")),
+                ("files", ("good.dcm", good, "application/dicom")),
+            ],
+        )
+        assert stored_rows(str(dcmread(io.BytesIO(good)).SOPInstanceUID)) == 0
+    assert r.status_code == 422, r.text
+    error = r.json()["error"]
+    assert error["code"] == "no_consent" and "intake.consent" in error["message"]
+
+
 def test_wrong_request_content_type_and_unknown_key() -> None:
     r = httpx.post(
         f"{INGEST}/v1/cases", headers={**KEY, "Content-Type": "text/plain"}, content=b"x"

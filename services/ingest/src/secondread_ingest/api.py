@@ -380,7 +380,7 @@ def _parse_intake(part: object) -> IntakeForm:
     else:
         raw = str(part).encode()
     try:
-        return IntakeForm.model_validate(json.loads(raw))
+        intake = IntakeForm.model_validate(json.loads(raw))
     except json.JSONDecodeError as exc:
         raise InputRejected("bad_intake", f"intake is not JSON: {exc.msg}") from exc
     except ValidationError as exc:
@@ -388,6 +388,12 @@ def _parse_intake(part: object) -> IntakeForm:
             f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
         )
         raise InputRejected("bad_intake", f"intake: {problems}") from exc
+    if not intake.consent:
+        raise InputRejected(
+            "no_consent",
+            "intake.consent: a case is processed only with the patient's consent (consent: true)",
+        )
+    return intake
 
 
 def _dedupe(seen: dict[str, str], info: InstanceInfo, data: bytes, flags: list[str]) -> None:
