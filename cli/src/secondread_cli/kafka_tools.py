@@ -123,3 +123,19 @@ async def replay(bootstrap: str, letters: list[Record]) -> int:
         return len(letters)
     finally:
         await producer.stop()
+
+
+AUTOMATED_STATES = frozenset({"received", "deidentified", "signed"})
+"""States a case leaves without a person acting (the next service picks it up in seconds).
+``assigned`` and ``unassigned`` wait for a reader or the roster; the others are final."""
+
+
+def stuck(states: dict[str, dict[str, Any]], since: datetime) -> dict[str, dict[str, Any]]:
+    """The cases of ``states`` (latest status event by case id) in an automated stage whose
+    last status change is older than ``since``."""
+    return {
+        case_id: ev
+        for case_id, ev in states.items()
+        if ev.get("state") in AUTOMATED_STATES
+        and datetime.fromisoformat(str(ev.get("occurred_at", ""))) < since
+    }

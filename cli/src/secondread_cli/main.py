@@ -174,13 +174,27 @@ KafkaOpt = Annotated[str, typer.Option("--bootstrap", envvar="SECONDREAD_KAFKA_B
 
 
 @app.command()
-def cases(bootstrap: KafkaOpt = KAFKA) -> None:
+def cases(
+    bootstrap: KafkaOpt = KAFKA,
+    stuck: Annotated[
+        bool,
+        typer.Option(
+            "--stuck",
+            help="Only cases in an automated stage (received, deidentified, signed) with no"
+            " status change for --after minutes.",
+        ),
+    ] = False,
+    after: Annotated[float, typer.Option("--after", help="Minutes without progress.")] = 15.0,
+) -> None:
     """List every case with its latest state (from secondread.case.status.v1)."""
     import asyncio
+    from datetime import UTC, datetime, timedelta
 
     from secondread_cli import kafka_tools
 
     states = asyncio.run(kafka_tools.case_states(bootstrap))
+    if stuck:
+        states = kafka_tools.stuck(states, datetime.now(UTC) - timedelta(minutes=after))
     table = Table("case id", "state", "by", "at", "detail")
     for case_id, ev in sorted(states.items(), key=lambda kv: kv[1].get("occurred_at", "")):
         table.add_row(
@@ -191,7 +205,7 @@ def cases(bootstrap: KafkaOpt = KAFKA) -> None:
             ev.get("detail", ""),
         )
     out.print(table)
-    err.print(f"{len(states)} cases")
+    err.print(f"{len(states)} cases" + (f" stuck for more than {after:g} min" if stuck else ""))
 
 
 @app.command()
