@@ -14,7 +14,12 @@ import pytest
 
 from secondread_notify.delivery import Delivery, Recipient, backoff_s, idempotency_key
 from secondread_notify.errors import ContactsUnknown
-from secondread_notify.service import DeliveryWorker, NotifyDeps, queue_deliveries
+from secondread_notify.service import (
+    DeliveryWorker,
+    NotifyDeps,
+    channel_senders,
+    queue_deliveries,
+)
 from secondread_notify.settings import NotifySettings
 from secondread_shared.events import (
     CaseStatusChanged,
@@ -63,6 +68,7 @@ class FakeRepo:
         if not self.known:
             return None
         return {
+            "hospital_id": "h1",
             "physician_name": "Dr R",
             "physician_email": "r@example.org",
             "patient_email": self.patient_email,
@@ -149,11 +155,12 @@ def make(repo: FakeRepo, failures: int) -> tuple[NotifyDeps, list[EmailMessage],
             raise ConnectionRefusedError("smtp down")
         sent.append(msg)
 
+    settings = NotifySettings(delivery_attempts=3, delivery_backoff_s=2.0)
     deps = NotifyDeps(
-        settings=NotifySettings(delivery_attempts=3, delivery_backoff_s=2.0),
+        settings=settings,
         repo=repo,
         store=FakeStore(),
-        send_mail=send,
+        senders=channel_senders(settings, send),
         wake_outbox=lambda: None,
     )
     return deps, sent, DeliveryWorker(deps)
@@ -223,3 +230,36 @@ def test_backoff_doubles_and_is_capped() -> None:
     delays = [backoff_s(n, 2.0, 30.0, rng) for n in range(1, 8)]
     assert 1.0 <= delays[0] <= 3.0 and 4.0 <= delays[2] <= 12.0
     assert all(d <= 45.0 for d in delays)
+
+
+async def test_a_failing_channel_never_holds_back_another() -> None:
+    from secondread_notify.channels import EmailChannel, WebhookChannel
+
+    repo = FakeRepo()
+    settings = NotifySettings(
+        delivery_attempts=3,
+        delivery_channels={
+            "h1": [
+                EmailChannel(),
+                WebhookChannel(url="http://127.0.0.1:9/hook", secret="s"),  # type: ignore[arg-type]
+            ]
+        },
+    )
+    sent: list[EmailMessage] = []
+
+    async def send(msg: EmailMessage) -> None:
+        sent.append(msg)
+
+    deps = NotifyDeps(
+        settings=settings,
+        repo=repo,
+        store=FakeStore(),
+        senders=channel_senders(settings, send),
+        wake_outbox=lambda: None,
+    )
+    await queue_deliveries(signed(), deps)
+    assert sorted(k[1] for k in repo.rows) == ["email", "webhook"]
+    await DeliveryWorker(deps).run_due()
+    assert len(sent) == 1  # the email went out while the webhook's receiver is down
+    assert repo.rows[("r1", "webhook", "physician")].status == "pending"
+    assert repo.rows[("r1", "webhook", "physician")].error == "ConnectError"

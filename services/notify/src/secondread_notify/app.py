@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from secondread_notify import handlers
 from secondread_notify.repository import MIGRATIONS, NotifyRepository
-from secondread_notify.service import DeliveryWorker
+from secondread_notify.service import DeliveryWorker, channel_senders
 from secondread_notify.settings import NotifySettings
 from secondread_shared import topics
 from secondread_shared.broker import subscriber_options
@@ -38,7 +38,11 @@ def create_app(settings: NotifySettings | None = None) -> FastAPI:
         )
 
     deps = handlers.NotifyDeps(
-        settings=settings, repo=repo, store=store, send_mail=send_mail, wake_outbox=relay.wake
+        settings=settings,
+        repo=repo,
+        store=store,
+        senders=channel_senders(settings, send_mail),
+        wake_outbox=relay.wake,
     )
     worker = DeliveryWorker(deps, poll_s=settings.delivery_poll_s)
     deps.wake_worker = worker.wake

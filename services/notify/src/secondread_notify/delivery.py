@@ -10,7 +10,7 @@ from typing import Literal
 from secondread_shared.events import ReportSigned
 
 Role = Literal["physician", "patient"]
-CHANNELS: tuple[str, ...] = ("email",)
+CHANNELS: tuple[str, ...] = ("email", "webhook")
 """The channels this notify delivers over (a worker claims only these)."""
 
 
@@ -30,7 +30,8 @@ class DeliveryStatus(StrEnum):
 
 @dataclass(frozen=True)
 class Recipient:
-    role: Role
+    role: str
+    """``physician`` or ``patient`` (:data:`Role`)."""
     name: str
     address: str
     channel: str = "email"

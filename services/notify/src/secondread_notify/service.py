@@ -21,7 +21,18 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from typing import Any, Protocol
 
-from secondread_notify.compose import compose_email
+import httpx
+
+from secondread_notify.channels import (
+    Channel,
+    EmailChannel,
+    EmailSender,
+    Message,
+    Sender,
+    SendFailed,
+    WebhookChannel,
+    WebhookSender,
+)
 from secondread_notify.delivery import Delivery, Recipient, backoff_s
 from secondread_notify.errors import ContactsUnknown
 from secondread_notify.settings import NotifySettings
@@ -39,6 +50,7 @@ from secondread_shared.logging import bind_case, get_logger, unbind_case
 log = get_logger(__name__)
 
 SendMail = Callable[[EmailMessage], Awaitable[None]]
+SenderFor = Callable[[str, str], Sender]
 
 
 class DeliveryRepository(Protocol):
@@ -66,18 +78,40 @@ class NotifyDeps:
     settings: NotifySettings
     repo: DeliveryRepository
     store: ReportStore
-    send_mail: SendMail
+    senders: SenderFor
+    """The sender of a channel kind for a hospital (see :func:`channel_senders`)."""
     wake_outbox: Callable[[], None]
     wake_worker: Callable[[], None] = lambda: None
 
 
-def recipients(contacts: dict[str, Any]) -> list[Recipient]:
-    """The referring physician, and the patient where the intake gave an address."""
-    out = [
-        Recipient("physician", str(contacts["physician_name"]), str(contacts["physician_email"]))
-    ]
-    if contacts.get("patient_email"):
-        out.append(Recipient("patient", "Patient", str(contacts["patient_email"])))
+def channel_senders(
+    settings: NotifySettings, send_mail: SendMail, client: httpx.AsyncClient | None = None
+) -> SenderFor:
+    """The registry: each channel kind's sender, built from the hospital's configuration."""
+
+    def sender(kind: str, hospital_id: str) -> Sender:
+        channel = next((c for c in settings.channels(hospital_id) if c.kind == kind), None)
+        if isinstance(channel, WebhookChannel):
+            return WebhookSender(channel, client)
+        if isinstance(channel, EmailChannel):
+            return EmailSender(send_mail, settings.mail_from)
+        raise SendFailed(f"channel {kind} is not configured for the hospital", permanent=True)
+
+    return sender
+
+
+def recipients(contacts: dict[str, Any], channels: Sequence[Channel]) -> list[Recipient]:
+    """Who gets the report over which channel: by email the referring physician, and the
+    patient where the intake gave an address; by webhook the physician's hospital system."""
+    out: list[Recipient] = []
+    physician = (str(contacts["physician_name"]), str(contacts["physician_email"]))
+    for channel in channels:
+        if channel.kind == "email":
+            out.append(Recipient("physician", *physician, channel="email"))
+            if contacts.get("patient_email"):
+                out.append(Recipient("patient", "Patient", str(contacts["patient_email"]), "email"))
+        else:
+            out.append(Recipient("physician", physician[0], "", channel=channel.kind))
     return out
 
 
@@ -86,7 +120,8 @@ async def queue_deliveries(event: ReportSigned, deps: NotifyDeps) -> None:
     contacts = await deps.repo.contacts(event.case_id)
     if contacts is None:
         raise ContactsUnknown(f"no contacts for case {event.case_id} yet")
-    added = await deps.repo.enqueue(event, recipients(contacts))
+    channels = deps.settings.channels(str(contacts["hospital_id"]))
+    added = await deps.repo.enqueue(event, recipients(contacts, channels))
     log.info("deliveries_queued", report_id=event.report_id, new=added)
     deps.wake_worker()
 
@@ -95,11 +130,13 @@ async def deliver(delivery: Delivery, deps: NotifyDeps) -> None:
     """Send one claimed delivery and record the outcome (see the module docstring)."""
     settings = deps.settings
     try:
-        message = await _compose(delivery, deps)
-        await asyncio.wait_for(deps.send_mail(message), timeout=settings.smtp_timeout_s)
-    except (OSError, TimeoutError, ContactsUnknown) as exc:
-        error = type(exc).__name__
-        if delivery.attempts < settings.delivery_attempts:
+        message, hospital_id = await _message(delivery, deps)
+        sender = deps.senders(delivery.channel, hospital_id)
+        await asyncio.wait_for(sender.send(message), timeout=settings.send_timeout_s)
+    except (SendFailed, TimeoutError, ContactsUnknown) as exc:
+        error = exc.reason if isinstance(exc, SendFailed) else type(exc).__name__
+        permanent = isinstance(exc, SendFailed) and exc.permanent
+        if not permanent and delivery.attempts < settings.delivery_attempts:
             delay = backoff_s(
                 delivery.attempts, settings.delivery_backoff_s, settings.delivery_backoff_max_s
             )
@@ -107,6 +144,7 @@ async def deliver(delivery: Delivery, deps: NotifyDeps) -> None:
             log.warning(
                 "delivery_attempt_failed",
                 report_id=delivery.report_id,
+                channel=delivery.channel,
                 role=delivery.role,
                 attempt=delivery.attempts,
                 error=error,
@@ -115,38 +153,54 @@ async def deliver(delivery: Delivery, deps: NotifyDeps) -> None:
             return
         await deps.repo.failed(delivery, error, _outcome(delivery, error))
         log.warning(
-            "delivery_failed", report_id=delivery.report_id, role=delivery.role, error=error
+            "delivery_failed",
+            report_id=delivery.report_id,
+            channel=delivery.channel,
+            role=delivery.role,
+            error=error,
         )
     else:
         await deps.repo.delivered(delivery, _outcome(delivery, ""))
         log.info(
             "delivery_recorded",
             report_id=delivery.report_id,
+            channel=delivery.channel,
             role=delivery.role,
             attempts=delivery.attempts,
         )
     deps.wake_outbox()
 
 
-async def _compose(delivery: Delivery, deps: NotifyDeps) -> EmailMessage:
+async def _message(delivery: Delivery, deps: NotifyDeps) -> tuple[Message, str]:
     event = delivery.event
     contacts = await deps.repo.contacts(delivery.case_id)
     if contacts is None:
         raise ContactsUnknown(f"no contacts for case {delivery.case_id}")
-    recipient = next(r for r in recipients(contacts) if r.role == delivery.role)
+    hospital_id = str(contacts["hospital_id"])
+    channels = deps.settings.channels(hospital_id)
+    recipient = next(
+        (
+            r
+            for r in recipients(contacts, channels)
+            if r.role == delivery.role and r.channel == delivery.channel
+        ),
+        Recipient(delivery.role, "", "", delivery.channel),  # EmailSender needs an address
+    )
     canonical = await deps.store.get_verified(event.report)
     pdf = await deps.store.get_verified(event.pdf) if event.pdf is not None else None
-    return compose_email(
-        report=json.loads(canonical),
+    fhir = await deps.store.get_verified(event.fhir) if event.fhir is not None else None
+    message = Message(
+        event=event,
         canonical=canonical,
-        signature=event.signature,
-        key_id=event.key_id,
-        to_name=recipient.name,
-        to_email=recipient.address,
-        mail_from=deps.settings.mail_from,
-        role=delivery.role,
+        report=json.loads(canonical),
         pdf=pdf,
+        fhir=fhir,
+        idempotency_key=delivery.idempotency_key,
+        role=delivery.role,
+        recipient_name=recipient.name,
+        recipient_address=recipient.address,
     )
+    return message, hospital_id
 
 
 def _outcome(delivery: Delivery, error: str) -> list[Event]:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 
+from secondread_notify.channels import Channel, EmailChannel
 from secondread_shared.settings import CommonSettings
 
 
@@ -25,3 +26,13 @@ class NotifySettings(CommonSettings):
     """How long a worker's claim on a delivery lasts; a claim left by a worker that died
     between send and mark is taken up again after it (one resend, same idempotency key)."""
     delivery_poll_s: float = 1.0
+    send_timeout_s: float = 30.0
+    """The longest one send may take (any channel) before it counts as failed."""
+    delivery_channels: dict[str, list[Channel]] = Field(default_factory=dict)
+    """Channels by hospital id (``SECONDREAD_DELIVERY_CHANNELS``, JSON), e.g.
+    ``{"demo-hospital": [{"kind": "email"}, {"kind": "webhook", "url": "...", "secret": "..."}]}``.
+    A hospital not listed gets email only."""
+
+    def channels(self, hospital_id: str) -> list[Channel]:
+        """The hospital's delivery channels (email when none is configured)."""
+        return self.delivery_channels.get(hospital_id) or [EmailChannel()]

@@ -1,0 +1,27 @@
+"""Delivery channels: a discriminated union of their configurations, and a registry of senders
+keyed by the union's literal (one module each)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field
+
+from secondread_notify.channels.base import Message, Outcome, Sender, SendFailed
+from secondread_notify.channels.email import EmailChannel, EmailSender
+from secondread_notify.channels.webhook import WebhookChannel, WebhookSender
+
+Channel = Annotated[EmailChannel | WebhookChannel, Field(discriminator="kind")]
+"""One channel of a hospital's delivery configuration."""
+
+__all__ = [
+    "Channel",
+    "EmailChannel",
+    "EmailSender",
+    "Message",
+    "Outcome",
+    "SendFailed",
+    "Sender",
+    "WebhookChannel",
+    "WebhookSender",
+]

@@ -1,0 +1,44 @@
+"""The email channel: SMTP, to the physician (and the patient where the intake asked)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from email.message import EmailMessage
+from typing import Literal
+
+from pydantic import BaseModel
+
+from secondread_notify.channels.base import Message, Outcome, SendFailed
+from secondread_notify.compose import compose_email
+
+
+class EmailChannel(BaseModel):
+    """Deliver by email over the notify service's SMTP settings."""
+
+    kind: Literal["email"] = "email"
+
+
+class EmailSender:
+    def __init__(
+        self, send_mail: Callable[[EmailMessage], Awaitable[None]], mail_from: str
+    ) -> None:
+        self.send_mail = send_mail
+        self.mail_from = mail_from
+
+    async def send(self, message: Message) -> Outcome:
+        email = compose_email(
+            report=message.report,
+            canonical=message.canonical,
+            signature=message.event.signature,
+            key_id=message.event.key_id,
+            to_name=message.recipient_name,
+            to_email=message.recipient_address,
+            mail_from=self.mail_from,
+            role=message.role,
+            pdf=message.pdf,
+        )
+        try:
+            await self.send_mail(email)
+        except (OSError, TimeoutError) as exc:
+            raise SendFailed(type(exc).__name__) from exc
+        return Outcome(detail=str(email["Message-ID"]))
