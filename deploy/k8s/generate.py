@@ -49,7 +49,6 @@ SECRETS: dict[str, dict[str, str]] = {
     },
     "reporting": {
         "SECONDREAD_SIGNING_MASTER_KEY": "secondread-reporting-keys",
-        "SECONDREAD_RADIOLOGIST_TOKENS": "secondread-reporting-keys",
     },
 }
 

@@ -5,15 +5,17 @@
 #
 # Steps (each skipped when already satisfied, one progress line each):
 #   1. Debian packages: orthanc, orthanc-dicomweb, dcmtk, kcat, poppler-utils, PostgreSQL 15,
-#      a JRE (only if `java` is missing), maven (only if `mvn` is missing)
+#      a JRE (only if `java` is missing), maven (only if `mvn` is missing), unzip
 #   2. Apache Kafka jars (Maven), into $CACHE/kafka-<version>/libs
 #   3. versitygw and jaeger (Go module proxy), into $CACHE/bin
-#   4. uv (PyPI) into $CACHE/uv-venv, then the project's .venv synced to requirements.lock
+#   4. Keycloak (Maven Central zip, needs a Java 21+ JDK), into $CACHE/keycloak-<version>
+#   5. uv (PyPI) into $CACHE/uv-venv, then the project's .venv synced to requirements.lock
 #
 # Downloads and builds are cached outside the repo in ${SECONDREAD_CACHE_DIR:-$HOME/.cache/secondread}.
 set -euo pipefail
 
 KAFKA_VERSION=4.3.1
+KEYCLOAK_VERSION=26.7.3
 VERSITYGW_VERSION=v1.7.0
 JAEGER_VERSION=v1.76.0
 UV_VERSION=0.13.9
@@ -46,6 +48,7 @@ done
 [ -x /usr/lib/postgresql/15/bin/postgres ] || missing+=(postgresql-15)
 command -v java >/dev/null || missing+=(default-jre-headless)
 command -v mvn >/dev/null || missing+=(maven)
+command -v unzip >/dev/null || missing+=(unzip)
 if [ ${#missing[@]} -eq 0 ]; then
   done_ "already installed"
 else
@@ -149,7 +152,41 @@ else
 fi
 
 # --------------------------------------------------------------------------------------------
-# 4. uv and the project's Python environment
+# 4. Keycloak (the local OIDC provider). It needs Java 21+: Debian 12's JDK is 17, so use
+#    $SECONDREAD_JAVA_HOME or a newer JDK under /usr/lib/jvm (machines of this kind carry Temurin).
+# --------------------------------------------------------------------------------------------
+java_major() { "$1/bin/java" -version 2>&1 | awk -F'"' '/version/ {split($2, v, "."); print v[1]; exit}'; }
+step "keycloak $KEYCLOAK_VERSION"
+KC_JAVA=""
+for jh in ${SECONDREAD_JAVA_HOME:-} /usr/lib/jvm/*; do
+  [ -x "$jh/bin/java" ] && [ "$(java_major "$jh")" -ge 21 ] 2>/dev/null && { KC_JAVA="$jh"; break; }
+done
+[ -n "$KC_JAVA" ] || die "Keycloak needs Java 21 or later: set SECONDREAD_JAVA_HOME to such a JDK"
+KC_HOME="$CACHE/keycloak-$KEYCLOAK_VERSION"
+if [ -x "$KC_HOME/bin/kc.sh" ] && [ -f "$KC_HOME/.complete" ]; then
+  done_ "cached"
+else
+  log="$CACHE/keycloak-install.log"
+  rm -rf "$CACHE/build/keycloak"
+  if ! { mvn -q -B dependency:copy \
+           "-Dartifact=org.keycloak:keycloak-quarkus-dist:$KEYCLOAK_VERSION:zip" \
+           -DoutputDirectory="$CACHE/build/keycloak" \
+         && unzip -q "$CACHE/build/keycloak/keycloak-quarkus-dist-$KEYCLOAK_VERSION.zip" \
+              -d "$CACHE/build/keycloak"; } >"$log" 2>&1; then
+    tail -n 20 "$log" >&2
+    die "could not fetch Keycloak from Maven (full log: $log)"
+  fi
+  rm -rf "$KC_HOME"
+  mv "$CACHE/build/keycloak/keycloak-$KEYCLOAK_VERSION" "$KC_HOME"
+  rm -rf "$CACHE/build/keycloak"
+  echo "$KC_JAVA" >"$KC_HOME/.java-home"
+  touch "$KC_HOME/.complete"
+  done_ "ok (java: $KC_JAVA)"
+fi
+echo "$KC_JAVA" >"$KC_HOME/.java-home"
+
+# --------------------------------------------------------------------------------------------
+# 5. uv and the project's Python environment
 # --------------------------------------------------------------------------------------------
 UV="$CACHE/uv-venv/bin/uv"
 step "uv $UV_VERSION"

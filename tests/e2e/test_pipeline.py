@@ -26,6 +26,7 @@ from secondread_shared import topics
 from secondread_shared.settings import CommonSettings
 from secondread_shared.storage import ObjectStore
 from tests.e2e.conftest import submit, wait_for
+from tests.e2e.identity import READERS, TOKENS
 from tests.synthetic import Patient, ct_study, planted, write_study
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("running_stack")]
@@ -33,12 +34,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("running_stack")]
 KAFKA = "127.0.0.1:9092"
 REPORTING = "http://127.0.0.1:8004"
 JAEGER = "http://127.0.0.1:16686"
-TOKENS = {
-    "rad-chen": "demo-token-rad-chen",
-    "rad-okafor": "demo-token-rad-okafor",
-    "rad-silva": "demo-token-rad-silva",
-    "rad-novak": "demo-token-rad-novak",
-}
 CLEAR_TOPICS = [t for t in topics.EVENT_TOPICS if not topics.is_phi(t)]
 
 
@@ -59,8 +54,9 @@ def find_mails(case_id: str) -> dict[str, Message]:
 
 
 def assigned_to(case_id: str) -> str | None:
-    for rad, token in TOKENS.items():
-        r = httpx.get(f"{REPORTING}/v1/worklist", headers={"Authorization": f"Bearer {token}"})
+    """The demo reader whose worklist holds ``case_id`` (asked with each one's Keycloak token)."""
+    for rad in READERS:
+        r = httpx.get(f"{REPORTING}/v1/worklist", headers=TOKENS.auth(rad))
         if r.status_code == 200 and any(c["case_id"] == case_id for c in r.json()["cases"]):
             return rad
     return None

@@ -42,6 +42,7 @@ from secondread_shared.events import (
     ReportSigned,
 )
 from tests.e2e.conftest import submit, wait_for
+from tests.e2e.identity import TOKENS
 from tests.routing_cases import DESCRIPTIONS
 from tests.synthetic import Patient, ct_study, write_study
 
@@ -515,7 +516,7 @@ def test_returning_patient_gets_the_first_study_and_its_signed_opinion(tmp_path:
     first_dir = write_study(tmp_path / "first", ct_study(patient, count=2, seed=uuid.uuid4().hex))
     first = submit(first_dir, "Nodule: benign?", report)
     reader = wait_assigned(first, timeout=120)
-    token = f"demo-token-{reader}"
+    token = TOKENS[reader]
     on_worklist(first, token)
     draft = {
         "findings": "6 mm solid nodule, stable features.",
@@ -537,7 +538,7 @@ def test_returning_patient_gets_the_first_study_and_its_signed_opinion(tmp_path:
     )
     second = submit(later, "Follow-up: has the nodule grown?", report)
     reader2 = wait_assigned(second, timeout=120)
-    on_worklist(second, f"demo-token-{reader2}")
+    on_worklist(second, TOKENS[reader2])
     events = published(topics.CASE_ASSIGNED, {first, second})
     one, two = events[first][0], events[second][-1]
     assert two["patient_pseudonym"] == one["patient_pseudonym"]
@@ -547,6 +548,6 @@ def test_returning_patient_gets_the_first_study_and_its_signed_opinion(tmp_path:
     assert opinion["assessment"]
     assert "priors:none" not in two["flags"]
     # close the follow-up too, so the demo readers' workload does not grow run after run
-    auth2 = {"Authorization": f"Bearer demo-token-{reader2}"}
+    auth2 = TOKENS.auth(reader2)
     r = httpx.post(f"{REPORTING}/v1/cases/{second}/report", json=draft, headers=auth2, timeout=60)
     assert r.status_code == 201, r.text

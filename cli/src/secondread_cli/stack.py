@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from secondread_cli import keycloak
 from secondread_shared.settings import BUCKETS_CLEAR, BUCKETS_PHI, SERVICE_PORTS
 
 # --------------------------------------------------------------------------------------------
@@ -114,6 +115,7 @@ INFRA: tuple[str, ...] = (
     "orthanc-pacs",
     "jaeger",
     "smtp",
+    "keycloak",
 )
 SERVICES: tuple[str, ...] = tuple(SERVICE_PORTS)
 ALL_COMPONENTS: tuple[str, ...] = INFRA + SERVICES
@@ -946,6 +948,31 @@ def _smtp_command(stack: Path) -> list[str]:
     ]
 
 
+# ---- keycloak (the OIDC provider; see keycloak.py) -------------------------------------------
+
+
+def _keycloak_prepare(stack: Path) -> None:
+    try:
+        keycloak.prepare(cache_dir(), repo_root(), data_dir("keycloak", stack))
+    except FileNotFoundError as exc:
+        raise StackError(str(exc), component="keycloak") from exc
+
+
+def _keycloak_component() -> Component:
+    return Component(
+        name="keycloak",
+        ports=(keycloak.HTTP_PORT, keycloak.MANAGEMENT_PORT),
+        url=keycloak.issuer(HOST),
+        marker=str(data_dir("keycloak", stack_dir()) / "h2"),
+        command=lambda stack: keycloak.command(cache_dir(), data_dir("keycloak", stack), HOST),
+        health=lambda: http_ok(f"http://{HOST}:{keycloak.MANAGEMENT_PORT}/health/ready"),
+        prepare=_keycloak_prepare,
+        env=lambda _stack: keycloak.env(cache_dir()),
+        grace=30.0,
+        startup_timeout=240.0,
+    )
+
+
 # ---- services --------------------------------------------------------------------------------
 
 
@@ -1025,6 +1052,7 @@ def component_table() -> dict[str, Component]:
             health=lambda: smtp_ok(SMTP_PORT),
             prepare=lambda stack: data_dir("mail", stack).mkdir(parents=True, exist_ok=True),
         ),
+        _keycloak_component(),
     ]
     table += [_service_component(name, port) for name, port in SERVICE_PORTS.items()]
     return {c.name: c for c in table}

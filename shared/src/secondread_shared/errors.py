@@ -38,3 +38,11 @@ class OrthancError(TransientError):
 
 class OrthancRejectedError(PermanentError):
     """Orthanc refused an object as invalid (HTTP 4xx)."""
+
+
+def error_body(code: str, message: str) -> dict[str, dict[str, str]]:
+    """The one error body of every secondread HTTP API: ``{"error": {"code", "message"}}``.
+
+    ``code`` is stable and machine-readable; ``message`` names what was wrong for a person.
+    """
+    return {"error": {"code": code, "message": message}}

@@ -9,12 +9,20 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Request, Response
+from fastapi import APIRouter, Depends, Header, Request, Response
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import Link
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
+from secondread_reporting.auth import Principal, TokenVerifier
+from secondread_reporting.errors import (
+    ArchiveUnavailable,
+    Conflict,
+    Forbidden,
+    NotFound,
+    Unauthenticated,
+)
 from secondread_reporting.outputs import diagnostic_report, encapsulated_pdf, render_pdf
 from secondread_reporting.repository import AlreadySigned, ReportingRepository
 from secondread_reporting.settings import ReportingSettings
@@ -33,6 +41,9 @@ from secondread_shared.outbox import OutboxRelay
 from secondread_shared.storage import ObjectStore
 from secondread_shared.tracing import CASE_ID_ATTRIBUTE
 
+RADIOLOGIST = "radiologist"
+OPERATOR = "operator"
+
 log = get_logger(__name__)
 tracer = trace.get_tracer("secondread.reporting")
 _PROPAGATOR = TraceContextTextMapPropagator()
@@ -45,6 +56,7 @@ class ReportingDeps:
     store: ObjectStore
     relay: OutboxRelay
     orthanc: OrthancClient
+    verifier: TokenVerifier
 
 
 def get_deps(request: Request) -> ReportingDeps:
@@ -53,25 +65,38 @@ def get_deps(request: Request) -> ReportingDeps:
     return deps
 
 
-def radiologist(
+def _bearer(authorization: str | None) -> str:
+    scheme, _, token = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthenticated("send an OIDC access token as 'Authorization: Bearer <token>'")
+    return token.strip()
+
+
+async def principal(
     deps: Annotated[ReportingDeps, Depends(get_deps)],
     authorization: Annotated[str | None, Header()] = None,
-) -> str:
-    """The radiologist a bearer token belongs to (401 when unknown)."""
-    token = (authorization or "").removeprefix("Bearer ").strip()
-    rad = deps.settings.radiologist_tokens.get(token)
-    if not rad:
-        raise HTTPException(401, detail={"code": "unauthorized", "message": "bad token"})
-    return rad
+) -> Principal:
+    """The verified caller (401 naming the flaw otherwise)."""
+    return await deps.verifier.verify(_bearer(authorization))
+
+
+async def radiologist(who: Annotated[Principal, Depends(principal)]) -> str:
+    """The reader id of a caller with the ``radiologist`` role (403 otherwise)."""
+    if not who.has(RADIOLOGIST):
+        raise Forbidden("this needs the radiologist role")
+    return who.username
 
 
 async def assigned_case(case_id: str, deps: ReportingDeps, radiologist_id: str) -> dict[str, Any]:
-    """The worklist row of a case assigned to ``radiologist_id`` (404 otherwise)."""
+    """The worklist row of a case assigned to ``radiologist_id``.
+
+    An unknown case answers 404; another reader's case 403, with nothing of the case in the body.
+    """
     row = await deps.repo.case(case_id)
-    if row is None or row["radiologist_id"] != radiologist_id:
-        raise HTTPException(
-            404, detail={"code": "not_found", "message": f"no case {case_id} on your worklist"}
-        )
+    if row is None:
+        raise NotFound(f"no case {case_id}")
+    if row["radiologist_id"] != radiologist_id:
+        raise Forbidden(f"case {case_id} is not assigned to you")
     return row
 
 
@@ -80,7 +105,7 @@ async def signed_report(case_id: str, deps: ReportingDeps, radiologist_id: str) 
     await assigned_case(case_id, deps, radiologist_id)
     signed = await deps.repo.signed_report(case_id)
     if signed is None:
-        raise HTTPException(404, detail={"code": "not_signed", "message": "not signed yet"})
+        raise NotFound("not signed yet", code="not_signed")
     return signed
 
 
@@ -132,6 +157,29 @@ def build_router() -> APIRouter:
             ],
         }
 
+    @router.get("/cases/{case_id}/status")
+    async def case_status(
+        case_id: str,
+        deps: Annotated[ReportingDeps, Depends(get_deps)],
+        who: Annotated[Principal, Depends(principal)],
+    ) -> dict[str, Any]:
+        """Where a case stands: for operators, and for the case's own reader. No clinical text."""
+        if who.has(OPERATOR):
+            row = await deps.repo.case(case_id)
+            if row is None:
+                raise NotFound(f"no case {case_id}")
+        elif who.has(RADIOLOGIST):
+            row = await assigned_case(case_id, deps, who.username)
+        else:
+            raise Forbidden("this needs the operator or radiologist role")
+        return {
+            "case_id": case_id,
+            "status": row["status"],
+            "radiologist_id": row["radiologist_id"],
+            "urgency": row["urgency"],
+            "due_at": row["due_at"].isoformat(),
+        }
+
     @router.post("/cases/{case_id}/report", status_code=201)
     async def sign_report(
         case_id: str,
@@ -142,7 +190,7 @@ def build_router() -> APIRouter:
         bind_case(case_id)
         row = await assigned_case(case_id, deps, radiologist_id)
         if await deps.repo.signed_report(case_id) is not None:
-            raise HTTPException(409, detail=_already_signed(case_id))
+            raise Conflict(_already_signed(case_id), code="already_signed")
         assigned = CaseAssigned.model_validate(row["assigned"])
         # A human step starts a new trace, linked to the case's automated trace.
         case_ctx = trace.get_current_span(_PROPAGATOR.extract(row["trace"])).get_span_context()
@@ -189,7 +237,7 @@ def build_router() -> APIRouter:
     ) -> dict[str, str]:
         found = await deps.repo.public_key(kid)
         if found is None:
-            raise HTTPException(404, detail={"code": "not_found", "message": f"no key {kid}"})
+            raise NotFound(f"no key {kid}")
         rad, raw = found
         return {
             "key_id": kid,
@@ -220,11 +268,8 @@ def _render(
     return pdf, dicom, fhir
 
 
-def _already_signed(case_id: str) -> dict[str, str]:
-    return {
-        "code": "already_signed",
-        "message": f"case {case_id} already has a signed report; corrections are addenda",
-    }
+def _already_signed(case_id: str) -> str:
+    return f"case {case_id} already has a signed report; corrections are addenda"
 
 
 async def _sign(
@@ -275,11 +320,7 @@ async def _sign(
         try:
             archive_id = (await deps.orthanc.store_instance(dicom)).instance_id
         except TransientError as exc:
-            raise HTTPException(
-                503,
-                detail={"code": "archive_unavailable", "message": "the archive did not answer; "
-                        "nothing was signed, try again"},
-            ) from exc  # fmt: skip
+            raise ArchiveUnavailable("the archive did not answer; nothing was signed") from exc
     event = ReportSigned(
         case_id=case_id,
         producer="reporting",
@@ -314,6 +355,6 @@ async def _sign(
             events=[event, status],
         )
     except AlreadySigned as exc:
-        raise HTTPException(409, detail=_already_signed(case_id)) from exc
+        raise Conflict(_already_signed(case_id), code="already_signed") from exc
     log.info("report_signed", report_id=report_id, key_id=kid)
     return {"report_id": report_id, "key_id": kid, "signature": signature, "algorithm": "Ed25519"}

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 
 from secondread_reporting import handlers
 from secondread_reporting.api import ReportingDeps, build_router
+from secondread_reporting.auth import TokenVerifier
+from secondread_reporting.errors import ApiError, ArchiveUnavailable
 from secondread_reporting.repository import MIGRATIONS, ReportingRepository
 from secondread_reporting.settings import ReportingSettings
 from secondread_shared import topics
 from secondread_shared.broker import subscriber_options
 from secondread_shared.db import Database
+from secondread_shared.errors import error_body
 from secondread_shared.events import CaseAssigned
 from secondread_shared.orthanc import OrthancClient
 from secondread_shared.outbox import OutboxRelay
@@ -34,7 +38,17 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
     store = ObjectStore.from_settings(settings)
     relay = OutboxRelay(db, runtime.broker)
     orthanc = OrthancClient.from_settings(settings)
-    deps = ReportingDeps(settings=settings, repo=repo, store=store, relay=relay, orthanc=orthanc)
+    verifier = TokenVerifier(
+        settings.oidc_issuer, settings.oidc_audience, leeway=settings.oidc_clock_skew_seconds
+    )
+    deps = ReportingDeps(
+        settings=settings,
+        repo=repo,
+        store=store,
+        relay=relay,
+        orthanc=orthanc,
+        verifier=verifier,
+    )
 
     @runtime.broker.subscriber(topics.CASE_ASSIGNED, **subscriber_options("reporting"))
     async def on_case_assigned(event: CaseAssigned) -> None:
@@ -44,12 +58,22 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
         await db.open(MIGRATIONS)
 
     runtime.on_start.append(open_db)
-    runtime.on_stop.extend([db.close, orthanc.aclose])
+    runtime.on_stop.extend([db.close, orthanc.aclose, verifier.aclose])
     runtime.background.append((relay.start, relay.stop))
     runtime.probes["postgres"] = db.ping
     runtime.probes["s3"] = lambda: store.ping(settings.bucket_reports)
 
     app = create_http_app(runtime, title="secondread reporting")
+
+    @app.exception_handler(ApiError)
+    async def refused(_request: Request, exc: ApiError) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        return JSONResponse(error_body(exc.code, exc.message), exc.status, headers=headers)
+
+    @app.exception_handler(ArchiveUnavailable)
+    async def archive_down(_request: Request, exc: ArchiveUnavailable) -> JSONResponse:
+        return JSONResponse(error_body("archive_unavailable", f"{exc}; try again"), 503)
+
     app.state.deps = deps
     app.include_router(build_router())
     return app

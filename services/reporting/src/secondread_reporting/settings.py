@@ -15,13 +15,11 @@ class ReportingSettings(CommonSettings):
     db_user: str = "reporting"
     db_password: SecretStr = SecretStr("reporting-local")
 
-    # Bearer token -> radiologist id. The local defaults are demo tokens (see README).
-    radiologist_tokens: dict[str, str] = {
-        "demo-token-rad-chen": "rad-chen",
-        "demo-token-rad-okafor": "rad-okafor",
-        "demo-token-rad-silva": "rad-silva",
-        "demo-token-rad-novak": "rad-novak",
-    }
+    # The OpenID Connect provider whose access tokens the API accepts (Keycloak on the local
+    # stack; any provider elsewhere). Its keys are found through discovery.
+    oidc_issuer: str = "http://127.0.0.1:8180/realms/secondread"
+    oidc_audience: str = "secondread-api"
+    oidc_clock_skew_seconds: float = 10.0
     # Encrypts the radiologists' private signing keys at rest.
     signing_master_key: SecretStr | None = None
     signing_master_key_file: Path | None = None

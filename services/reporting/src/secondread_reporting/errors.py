@@ -1,0 +1,49 @@
+"""reporting's refusals and failures.
+
+Each :class:`ApiError` carries a stable ``code``, an HTTP status and a message naming what is
+wrong; the HTTP layer answers it with the body every secondread API uses (ingest's too):
+``{"error": {"code", "message"}}`` (:func:`secondread_shared.errors.error_body`).
+"""
+
+from __future__ import annotations
+
+from secondread_shared.errors import PermanentError, TransientError
+
+
+class ApiError(PermanentError):
+    status: int = 400
+    code: str = "bad_request"
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+
+
+class Unauthenticated(ApiError):
+    """No bearer token, or one that does not verify (401)."""
+
+    status = 401
+    code = "unauthenticated"
+
+
+class Forbidden(ApiError):
+    """A valid user without the right to this case or action (403, and no data)."""
+
+    status = 403
+    code = "forbidden"
+
+
+class NotFound(ApiError):
+    status = 404
+    code = "not_found"
+
+
+class Conflict(ApiError):
+    status = 409
+    code = "conflict"
+
+
+class ArchiveUnavailable(TransientError):
+    """The archive did not answer; nothing was signed (503, try again)."""
