@@ -2,7 +2,9 @@
 earlier opinions, and the outbox of events to publish.
 
 Migrations are numbered and recorded in ``schema_migrations``; each runs once, in order, under
-an advisory lock so that two replicas starting together do not race.
+an advisory lock so that two replicas starting together do not race. The outbox table is the
+common package's (:mod:`secondread_shared.outbox`): its own idempotent statements run on every
+start.
 """
 
 from __future__ import annotations
@@ -104,7 +106,6 @@ MIGRATIONS: tuple[tuple[int, Sequence[str]], ...] = (
             )
             """,
             "CREATE INDEX opinions_patient ON opinions (patient_pseudonym)",
-            *outbox.MIGRATIONS,
         ),
     ),
 )
@@ -129,6 +130,10 @@ async def migrate(db: Database, migrations: Sequence[tuple[int, Sequence[str]]])
                 await conn.execute(statement.encode())
             await conn.execute("INSERT INTO schema_migrations (version) VALUES (%s)", (version,))
             applied.append(version)
+        # The shared outbox's own statements are idempotent and change with the shared package
+        # (new columns): applied on every start, outside this schema's versions.
+        for statement in outbox.MIGRATIONS:
+            await conn.execute(statement.encode())
     return applied
 
 
