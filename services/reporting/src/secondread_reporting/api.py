@@ -14,6 +14,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import Link
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+from pydantic import BaseModel, ConfigDict, Field
 
 from secondread_reporting.auth import Principal, TokenVerifier
 from secondread_reporting.errors import (
@@ -25,6 +26,7 @@ from secondread_reporting.errors import (
 )
 from secondread_reporting.outputs import diagnostic_report, encapsulated_pdf, render_pdf
 from secondread_reporting.repository import AlreadySigned, ReportingRepository
+from secondread_reporting.service import Reporting, reader_case
 from secondread_reporting.settings import ReportingSettings
 from secondread_reporting.signing import ReportDraft, canonical_bytes, key_id, sign
 from secondread_shared.errors import TransientError
@@ -57,6 +59,13 @@ class ReportingDeps:
     relay: OutboxRelay
     orthanc: OrthancClient
     verifier: TokenVerifier
+    reporting: Reporting
+
+
+class DeclineBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(min_length=1, max_length=500)
 
 
 def get_deps(request: Request) -> ReportingDeps:
@@ -87,22 +96,9 @@ async def radiologist(who: Annotated[Principal, Depends(principal)]) -> str:
     return who.username
 
 
-async def assigned_case(case_id: str, deps: ReportingDeps, radiologist_id: str) -> dict[str, Any]:
-    """The worklist row of a case assigned to ``radiologist_id``.
-
-    An unknown case answers 404; another reader's case 403, with nothing of the case in the body.
-    """
-    row = await deps.repo.case(case_id)
-    if row is None:
-        raise NotFound(f"no case {case_id}")
-    if row["radiologist_id"] != radiologist_id:
-        raise Forbidden(f"case {case_id} is not assigned to you")
-    return row
-
-
 async def signed_report(case_id: str, deps: ReportingDeps, radiologist_id: str) -> dict[str, Any]:
     """The signed report of a case on ``radiologist_id``'s worklist (404 otherwise)."""
-    await assigned_case(case_id, deps, radiologist_id)
+    await reader_case(deps.repo, case_id, radiologist_id)
     signed = await deps.repo.signed_report(case_id)
     if signed is None:
         raise NotFound("not signed yet", code="not_signed")
@@ -117,19 +113,8 @@ def build_router() -> APIRouter:
         deps: Annotated[ReportingDeps, Depends(get_deps)],
         radiologist_id: Annotated[str, Depends(radiologist)],
     ) -> dict[str, Any]:
-        rows = await deps.repo.worklist(radiologist_id)
-        return {
-            "radiologist_id": radiologist_id,
-            "cases": [
-                {
-                    "case_id": r["case_id"],
-                    "urgency": r["urgency"],
-                    "due_at": r["due_at"].isoformat(),
-                    "status": r["status"],
-                }
-                for r in rows
-            ],
-        }
+        cases = await deps.reporting.worklist(radiologist_id)
+        return {"radiologist_id": radiologist_id, "cases": cases}
 
     @router.get("/cases/{case_id}")
     async def case_view(
@@ -137,25 +122,30 @@ def build_router() -> APIRouter:
         deps: Annotated[ReportingDeps, Depends(get_deps)],
         radiologist_id: Annotated[str, Depends(radiologist)],
     ) -> dict[str, Any]:
-        row = await assigned_case(case_id, deps, radiologist_id)
-        assigned = CaseAssigned.model_validate(row["assigned"])
-        base = deps.settings.viewer_base_url
-        return {
-            "case_id": case_id,
-            "status": row["status"],
-            "urgency": assigned.urgency,
-            "due_at": assigned.due_at.isoformat(),
-            "subspecialty": assigned.subspecialty,
-            "patient_pseudonym": assigned.patient_pseudonym,
-            "clinical_question": assigned.clinical_question,
-            "original_report": assigned.original_report,
-            "flags": assigned.flags,
-            "viewer_links": [f"{base}studies/{sid}" for sid in assigned.orthanc_study_ids],
-            "priors": [
-                {**p.model_dump(), "viewer_link": f"{base}studies/{p.orthanc_study_id}"}
-                for p in assigned.priors
-            ],
-        }
+        return await deps.reporting.case_view(case_id, radiologist_id)
+
+    @router.post("/cases/{case_id}/accept")
+    async def accept(
+        case_id: str,
+        deps: Annotated[ReportingDeps, Depends(get_deps)],
+        radiologist_id: Annotated[str, Depends(radiologist)],
+    ) -> dict[str, Any]:
+        bind_case(case_id)
+        result = await deps.reporting.accept(case_id, radiologist_id)
+        deps.relay.wake()
+        return result
+
+    @router.post("/cases/{case_id}/decline")
+    async def decline(
+        case_id: str,
+        body: DeclineBody,
+        deps: Annotated[ReportingDeps, Depends(get_deps)],
+        radiologist_id: Annotated[str, Depends(radiologist)],
+    ) -> dict[str, Any]:
+        bind_case(case_id)
+        result = await deps.reporting.decline(case_id, radiologist_id, body.reason)
+        deps.relay.wake()
+        return result
 
     @router.get("/cases/{case_id}/status")
     async def case_status(
@@ -169,15 +159,15 @@ def build_router() -> APIRouter:
             if row is None:
                 raise NotFound(f"no case {case_id}")
         elif who.has(RADIOLOGIST):
-            row = await assigned_case(case_id, deps, who.username)
+            row = await reader_case(deps.repo, case_id, who.username)
         else:
             raise Forbidden("this needs the operator or radiologist role")
         return {
             "case_id": case_id,
-            "status": row["status"],
-            "radiologist_id": row["radiologist_id"],
-            "urgency": row["urgency"],
-            "due_at": row["due_at"].isoformat(),
+            "status": row.status.value,
+            "radiologist_id": row.radiologist_id,
+            "priority": row.assigned.priority.value,
+            "due_at": row.assigned.due_at.isoformat(),
         }
 
     @router.post("/cases/{case_id}/report", status_code=201)
@@ -188,12 +178,12 @@ def build_router() -> APIRouter:
         radiologist_id: Annotated[str, Depends(radiologist)],
     ) -> dict[str, Any]:
         bind_case(case_id)
-        row = await assigned_case(case_id, deps, radiologist_id)
+        row = await reader_case(deps.repo, case_id, radiologist_id)
         if await deps.repo.signed_report(case_id) is not None:
             raise Conflict(_already_signed(case_id), code="already_signed")
-        assigned = CaseAssigned.model_validate(row["assigned"])
+        assigned = row.assigned
         # A human step starts a new trace, linked to the case's automated trace.
-        case_ctx = trace.get_current_span(_PROPAGATOR.extract(row["trace"])).get_span_context()
+        case_ctx = trace.get_current_span(_PROPAGATOR.extract(row.trace)).get_span_context()
         links = [Link(case_ctx)] if case_ctx.is_valid else []
         token = otel_context.attach(otel_context.Context())
         try:

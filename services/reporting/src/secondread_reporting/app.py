@@ -10,6 +10,7 @@ from secondread_reporting.api import ReportingDeps, build_router
 from secondread_reporting.auth import TokenVerifier
 from secondread_reporting.errors import ApiError, ArchiveUnavailable
 from secondread_reporting.repository import MIGRATIONS, ReportingRepository
+from secondread_reporting.service import Reporting, SystemClock
 from secondread_reporting.settings import ReportingSettings
 from secondread_shared import topics
 from secondread_shared.broker import subscriber_options
@@ -48,6 +49,7 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
         relay=relay,
         orthanc=orthanc,
         verifier=verifier,
+        reporting=Reporting(repo, SystemClock(), settings.viewer_base_url),
     )
 
     @runtime.broker.subscriber(topics.CASE_ASSIGNED, **subscriber_options("reporting"))

@@ -47,3 +47,10 @@ class Conflict(ApiError):
 
 class ArchiveUnavailable(TransientError):
     """The archive did not answer; nothing was signed (503, try again)."""
+
+
+class InvalidInput(ApiError):
+    """A request whose content is wrong; the message names what (422)."""
+
+    status = 422
+    code = "invalid"

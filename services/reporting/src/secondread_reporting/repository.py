@@ -11,6 +11,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from psycopg.errors import UniqueViolation
 
+from secondread_reporting.ports import OPEN, CaseRow, CaseStatus
 from secondread_reporting.signing import key_id
 from secondread_shared import outbox
 from secondread_shared.db import Database
@@ -54,6 +55,16 @@ MIGRATIONS = (
 )
 
 
+def _row(row: dict[str, Any]) -> CaseRow:
+    return CaseRow(
+        case_id=str(row["case_id"]),
+        radiologist_id=str(row["radiologist_id"]),
+        status=CaseStatus(row["status"]),
+        assigned=CaseAssigned.model_validate(row["assigned"]),
+        trace=dict(row["trace"] or {}),
+    )
+
+
 class AlreadySigned(Exception):
     """The case already has a signed report (corrections are addenda)."""
 
@@ -64,13 +75,21 @@ class ReportingRepository:
         self.fernet = fernet
 
     async def upsert_assignment(self, event: CaseAssigned, trace: dict[str, str]) -> None:
-        """Put a case on the worklist; a redelivery updates nothing once signed."""
+        """Put a case on its reader's worklist.
+
+        A new assignment of the same case (after a decline or an accept timeout) moves it to the
+        new reader, open again; a redelivery of the same event changes nothing, and nothing
+        changes once the case is signed.
+        """
         async with self.db.transaction() as conn:
             await conn.execute(
                 "INSERT INTO worklist (case_id, radiologist_id, urgency, due_at, assigned, trace)"
                 " VALUES (%s, %s, %s, %s, %s, %s)"
-                " ON CONFLICT (case_id) DO UPDATE SET assigned = EXCLUDED.assigned"
-                " WHERE worklist.status = 'assigned'",
+                " ON CONFLICT (case_id) DO UPDATE SET radiologist_id = EXCLUDED.radiologist_id,"
+                " urgency = EXCLUDED.urgency, due_at = EXCLUDED.due_at,"
+                " assigned = EXCLUDED.assigned, trace = EXCLUDED.trace, status = %s"
+                " WHERE worklist.status <> %s"
+                " AND worklist.assigned->>'event_id' <> EXCLUDED.assigned->>'event_id'",
                 (
                     event.case_id,
                     event.radiologist_id,
@@ -78,23 +97,37 @@ class ReportingRepository:
                     event.due_at,
                     event.model_dump_json(),
                     json.dumps(trace),
+                    CaseStatus.ASSIGNED.value,
+                    CaseStatus.SIGNED.value,
                 ),
             )
 
-    async def worklist(self, radiologist_id: str) -> list[dict[str, Any]]:
+    async def open_cases(self, radiologist_id: str) -> list[CaseRow]:
         async with self.db.transaction() as conn:
             cur = await conn.execute(
-                "SELECT case_id, urgency, due_at, status FROM worklist WHERE radiologist_id = %s"
-                " AND status = 'assigned'"
-                " ORDER BY (urgency = 'urgent') DESC, due_at ASC",
-                (radiologist_id,),
+                "SELECT * FROM worklist WHERE radiologist_id = %s AND status = ANY(%s)",
+                (radiologist_id, [s.value for s in OPEN]),
             )
-            return list(await cur.fetchall())
+            return [_row(r) for r in await cur.fetchall()]
 
-    async def case(self, case_id: str) -> dict[str, Any] | None:
+    async def case(self, case_id: str) -> CaseRow | None:
         async with self.db.transaction() as conn:
             cur = await conn.execute("SELECT * FROM worklist WHERE case_id = %s", (case_id,))
-            return await cur.fetchone()
+            row = await cur.fetchone()
+        return None if row is None else _row(row)
+
+    async def set_status(
+        self, case_id: str, expected: CaseStatus, status: CaseStatus, events: list[Event]
+    ) -> bool:
+        async with self.db.transaction() as conn:
+            cur = await conn.execute(
+                "UPDATE worklist SET status = %s WHERE case_id = %s AND status = %s",
+                (status.value, case_id, expected.value),
+            )
+            if cur.rowcount != 1:
+                return False
+            await outbox.enqueue(conn, events)
+        return True
 
     async def signed_report(self, case_id: str) -> dict[str, Any] | None:
         async with self.db.transaction() as conn:
@@ -170,7 +203,8 @@ class ReportingRepository:
                     ),
                 )
                 await conn.execute(
-                    "UPDATE worklist SET status = 'signed' WHERE case_id = %s", (case_id,)
+                    "UPDATE worklist SET status = %s WHERE case_id = %s",
+                    (CaseStatus.SIGNED.value, case_id),
                 )
                 await outbox.enqueue(conn, events)
         except UniqueViolation as exc:
