@@ -38,8 +38,6 @@ from secondread_shared.events import (
     CaseDeclined,
     CaseDeidentified,
     Event,
-    ObjectRef,
-    ReportSigned,
 )
 from tests.e2e.conftest import submit, wait_for
 from tests.e2e.identity import TOKENS
@@ -94,21 +92,29 @@ def import_roster(tmp_path: Path, extra: list[dict[str, Any]], suffix: str = ".y
     return done.stdout
 
 
+def waiting_here() -> int:
+    """Cases of this module's jurisdictions (``NZ-*``) that wait for a reader."""
+    rows = sql(
+        "SELECT count(*) AS n FROM cases WHERE state = 'unassigned'"
+        " AND event->>'jurisdiction' LIKE %s",
+        "NZ-%",
+    )
+    return int(rows[0]["n"])
+
+
 @pytest.fixture(scope="module", autouse=True)
-def demo_roster_back() -> Iterator[None]:
+def demo_roster_back(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Afterwards: a sweeper licensed for all of New Zealand takes whatever waits in this
+    module's jurisdictions (so nothing is left retrying), then the demo roster comes back."""
     yield
+    everything = ["neuro", "head_neck", "msk", "body", "chest", "breast", "cardiac",
+                  "prostate_gu", "pediatric", "nuclear_medicine", "vascular_interventional",
+                  "general"]  # fmt: skip
+    sweeper = reader_entry("sweeper", "NZ", subspecialties=everything, max_open=100000)
+    import_roster(tmp_path_factory.mktemp("sweep"), [sweeper])
+    wait_for("the waiting test cases swept", lambda: waiting_here() == 0, timeout=60)
     done = cli("roster", "import", str(DEMO_ROSTER))
     assert done.returncode == 0, done.stderr
-
-
-@pytest.fixture(autouse=True)
-def close_what_is_left() -> Iterator[None]:
-    """After each test, every case it published that is still open is closed with a synthetic
-    ``report.signed``, so that nothing of a test run stays open in routing."""
-    SENT.clear()
-    yield
-    held = [(c, open_reader(c)) for c in SENT]
-    publish(*[signed(c, r) for c, r in held if r])
 
 
 async def _publish(events: list[Event]) -> None:
@@ -124,14 +130,7 @@ async def _publish(events: list[Event]) -> None:
 
 
 def publish(*events: Event) -> None:
-    for ev in events:
-        if isinstance(ev, CaseDeidentified):
-            SENT.append(ev.case_id)
     asyncio.run(_publish(list(events)))
-
-
-SENT: list[str] = []
-"""Every case published by this module (see ``close_what_is_left``)."""
 
 
 def new_case(juris: str, **over: Any) -> CaseDeidentified:
@@ -202,24 +201,10 @@ def wait_state(case_id: str, state: str, timeout: float = 60) -> dict[str, Any]:
     return wait_for(f"{case_id} {state}", probe, timeout=timeout)
 
 
-def signed(case_id: str, reader: str) -> ReportSigned:
-    return ReportSigned(
-        case_id=case_id,
-        producer="test",
-        report_id=f"rep-{uuid.uuid4()}",
-        radiologist_id=reader,
-        signed_at=datetime.now(UTC),
-        key_id="test",
-        signature="dGVzdA==",
-        report=ObjectRef(bucket="test", key="test", sha256="0" * 64, size=1),
-        assessment="no change",
-    )
-
-
-def on_worklist(case_id: str, token: str) -> None:
+def on_worklist(case_id: str, reader: str) -> None:
     def probe() -> bool:
         url = f"{REPORTING}/v1/cases/{case_id}"
-        return httpx.get(url, headers={"Authorization": f"Bearer {token}"}).status_code == 200
+        return httpx.get(url, headers=TOKENS.auth(reader)).status_code == 200
 
     wait_for(f"{case_id} on the reader's worklist", probe, timeout=60)
 
@@ -305,10 +290,12 @@ def test_licence_expiry_conflict_absence_and_strict_capacity(tmp_path: Path) -> 
     d = new_case(juris, hospital_id="h-other")
     publish(d)
     wait_assigned(d.case_id, conf)
-    # the small reader signs case a: workload falls, and the waiting case b is retried
-    publish(signed(a.case_id, cap))
+    # the small reader gives case a back: workload falls, and the waiting case b is retried
+    # (nobody else can take a: it waits in turn)
+    publish(CaseDeclined(case_id=a.case_id, producer="test", radiologist_id=cap, reason="busy"))
     wait_assigned(b.case_id, cap)
-    assert [r["closed_reason"] for r in assignments(a.case_id)] == ["signed"]
+    assert [r["closed_reason"] for r in assignments(a.case_id)] == ["declined"]
+    assert wait_state(a.case_id, "unassigned")["reason"].startswith("no reader available")
     statuses = published(topics.CASE_STATUS, {b.case_id})[b.case_id]
     assert [s["state"] for s in statuses] == ["unassigned", "assigned"]
     assert statuses[0]["detail"] == "everybody eligible is at capacity"
@@ -516,8 +503,7 @@ def test_returning_patient_gets_the_first_study_and_its_signed_opinion(tmp_path:
     first_dir = write_study(tmp_path / "first", ct_study(patient, count=2, seed=uuid.uuid4().hex))
     first = submit(first_dir, "Nodule: benign?", report)
     reader = wait_assigned(first, timeout=120)
-    token = TOKENS[reader]
-    on_worklist(first, token)
+    on_worklist(first, reader)
     draft = {
         "findings": "6 mm solid nodule, stable features.",
         "statements": [{"statement": "nodule", "verdict": "confirmed", "comment": ""}],
@@ -526,7 +512,7 @@ def test_returning_patient_gets_the_first_study_and_its_signed_opinion(tmp_path:
         "credentials": "MD",
     }
     r = httpx.post(f"{REPORTING}/v1/cases/{first}/report", json=draft,
-                   headers={"Authorization": f"Bearer {token}"}, timeout=60)  # fmt: skip
+                   headers=TOKENS.auth(reader), timeout=60)  # fmt: skip
     assert r.status_code == 201, r.text
     wait_for(
         "the opinion recorded", lambda: sql("SELECT 1 FROM opinions WHERE case_id = %s", first)
@@ -538,7 +524,7 @@ def test_returning_patient_gets_the_first_study_and_its_signed_opinion(tmp_path:
     )
     second = submit(later, "Follow-up: has the nodule grown?", report)
     reader2 = wait_assigned(second, timeout=120)
-    on_worklist(second, TOKENS[reader2])
+    on_worklist(second, reader2)
     events = published(topics.CASE_ASSIGNED, {first, second})
     one, two = events[first][0], events[second][-1]
     assert two["patient_pseudonym"] == one["patient_pseudonym"]
