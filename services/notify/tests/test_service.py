@@ -24,12 +24,14 @@ from secondread_notify.settings import NotifySettings
 from secondread_shared.events import (
     CaseStatusChanged,
     Event,
+    InstanceRef,
     NotificationDelivered,
     NotificationFailed,
     ObjectRef,
     ReportSigned,
 )
 from secondread_shared.storage import sha256_hex
+from tests.synthetic import Patient, ct_study
 
 REPORT = {
     "report_id": "r1",
@@ -63,6 +65,7 @@ class FakeRepo:
     rows: dict[tuple[str, str, str], Row] = field(default_factory=dict)
     events: list[Event] = field(default_factory=list)
     delays: list[float] = field(default_factory=list)
+    identity_reads: list[tuple[str, str, str, str]] = field(default_factory=list)
 
     async def contacts(self, case_id: str) -> dict[str, Any] | None:
         if not self.known:
@@ -121,14 +124,28 @@ class FakeRepo:
         self._row(delivery).status = "failed"
         self.events.extend(events)
 
+    async def identity_source(
+        self, case_id: str, report_id: str, *, actor: str, purpose: str
+    ) -> InstanceRef | None:
+        self.identity_reads.append((actor, purpose, case_id, report_id))
+        return IDENTITY_REF
+
     def time_passes(self) -> None:
         for row in self.rows.values():
             row.due = True
 
 
+HEADER = ct_study(Patient(), count=1, size=4)[0]
+IDENTITY_REF = InstanceRef(
+    bucket="raw", key="cases/c1/x.dcm", sha256=sha256_hex(HEADER), size=len(HEADER),
+    study_instance_uid="1.2", series_instance_uid="1.2.3", sop_instance_uid="1.2.3.4",
+    sop_class_uid="1.2.840.10008.5.1.4.1.1.2",
+)  # fmt: skip
+
+
 class FakeStore:
     async def get_verified(self, ref: ObjectRef) -> bytes:
-        return CANONICAL
+        return HEADER if ref.bucket == "raw" else CANONICAL
 
 
 def signed() -> ReportSigned:
@@ -176,6 +193,13 @@ async def test_the_consumer_queues_and_never_sends_and_a_redelivery_queues_nothi
     assert await worker.run_due() == 0
     assert len(sent) == 1 and sent[0]["To"] == "Dr R <r@example.org>"
     assert sent[0]["Message-ID"] == "<r1.physician@secondread.invalid>"
+    # the body names the patient by initials; the identity is on the attached cover page
+    body = sent[0].get_body(("plain",))
+    assert body is not None and "(patient A. Q.)" in body.get_content()
+    assert "Quixote" not in body.get_content() and "MRN-4242" not in body.get_content()
+    names = [p.get_filename() for p in sent[0].iter_attachments()]
+    assert names == ["report.pdf", "report.json", "report.sig.json"]
+    assert repo.identity_reads == [("notify", "email", "c1", "r1")]  # the read is audited
 
 
 async def test_a_failed_attempt_is_scheduled_again_with_backoff_not_slept_on() -> None:

@@ -273,7 +273,7 @@ class NotificationDelivered(Event):
     event_type: Literal["notification.delivered"] = "notification.delivered"
 
     report_id: str
-    channel: Literal["email", "webhook", "fhir"]
+    channel: Literal["email", "webhook", "fhir", "dicom"]
     recipient_role: Literal["physician", "patient"]
     delivery_id: str
     attempts: int = Field(ge=1)
@@ -284,7 +284,7 @@ class NotificationFailed(Event):
     event_type: Literal["notification.failed"] = "notification.failed"
 
     report_id: str
-    channel: Literal["email", "webhook", "fhir"]
+    channel: Literal["email", "webhook", "fhir", "dicom"]
     recipient_role: Literal["physician", "patient"]
     reason: str
     attempts: int = Field(ge=1)

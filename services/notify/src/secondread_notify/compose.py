@@ -24,8 +24,13 @@ def compose_email(
     mail_from: str,
     role: str,
     pdf: bytes | None = None,
+    patient_initials: str = "",
 ) -> EmailMessage:
-    """The email delivering a signed second opinion to ``to_email``."""
+    """The email delivering a signed second opinion to ``to_email``.
+
+    The body names the patient by initials only (``patient_initials``); the full identity is on
+    the cover page of the attached PDF.
+    """
     msg = EmailMessage()
     msg["From"] = mail_from
     msg["To"] = f"{to_name} <{to_email}>"
@@ -40,9 +45,12 @@ def compose_email(
     )
     recs = "\n".join(f"  - {r}" for r in report.get("recommendations", []))
     changes = ", ".join(report["assessment"].get("changes", [])) or "none"
+    about = f" (patient {patient_initials})" if patient_initials else ""
+    filing = "The attached PDF's cover page identifies the patient for filing.\n" if pdf else ""
     body = (
         f"Dear {to_name},\n\n"
-        f"A signed second-opinion report is ready for case {report['case_id']}.\n\n"
+        f"A signed second-opinion report is ready for case {report['case_id']}{about}.\n"
+        f"{filing}\n"
         f"Assessment: {report['assessment']['summary']}\n"
         f"Changes to diagnosis/severity/staging: {changes}\n\n"
         f"Findings:\n{report['findings']}\n\n"

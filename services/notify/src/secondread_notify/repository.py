@@ -14,7 +14,14 @@ from secondread_notify.delivery import (
 )
 from secondread_shared import outbox
 from secondread_shared.db import Database
-from secondread_shared.events import CaseReceived, Event, ReportSigned, new_id
+from secondread_shared.events import (
+    CaseReceived,
+    Event,
+    InstanceRef,
+    ReportSigned,
+    Role,
+    new_id,
+)
 
 MIGRATIONS = (
     *outbox.MIGRATIONS,
@@ -51,6 +58,21 @@ MIGRATIONS = (
     "ALTER TABLE deliveries ADD COLUMN IF NOT EXISTS sent_at timestamptz",
     "CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (next_attempt_at)"
     " WHERE status IN ('pending', 'sending')",
+    # Where the identity is restored from (one current raw instance of the case), and the
+    # audit of every restoration: who, which case and report, for which channel, when.
+    "ALTER TABLE contacts ADD COLUMN IF NOT EXISTS identity_ref jsonb",
+    """
+    CREATE TABLE IF NOT EXISTS identity_reads (
+        id        bigserial PRIMARY KEY,
+        at        timestamptz NOT NULL DEFAULT now(),
+        actor     text NOT NULL,
+        purpose   text NOT NULL,
+        case_id   text NOT NULL,
+        report_id text NOT NULL,
+        found     boolean NOT NULL
+    )
+    """,
+    "CREATE INDEX IF NOT EXISTS identity_reads_case ON identity_reads (case_id)",
 )
 
 
@@ -59,18 +81,51 @@ class NotifyRepository:
         self.db = db
 
     async def save_contacts(self, event: CaseReceived) -> None:
+        current = [i for i in event.instances if i.role == Role.CURRENT] or event.instances
+        ref = current[0].model_dump_json() if current else None
         async with self.db.transaction() as conn:
             await conn.execute(
                 "INSERT INTO contacts (case_id, hospital_id, physician_name, physician_email,"
-                " patient_email) VALUES (%s, %s, %s, %s, %s) ON CONFLICT (case_id) DO NOTHING",
+                " patient_email, identity_ref) VALUES (%s, %s, %s, %s, %s, %s)"
+                " ON CONFLICT (case_id) DO UPDATE SET"
+                " identity_ref = coalesce(contacts.identity_ref, EXCLUDED.identity_ref)",
                 (
                     event.case_id,
                     event.hospital_id,
                     event.referring_physician.name,
                     str(event.referring_physician.email),
                     str(event.patient_email) if event.patient_email else None,
+                    ref,
                 ),
             )
+
+    async def identity_source(
+        self, case_id: str, report_id: str, *, actor: str, purpose: str
+    ) -> InstanceRef | None:
+        """Where the case's identity can be read from; the read is audited whatever the
+        outcome (in the same transaction)."""
+        async with self.db.transaction() as conn:
+            cur = await conn.execute(
+                "SELECT identity_ref FROM contacts WHERE case_id = %s", (case_id,)
+            )
+            row = await cur.fetchone()
+            ref = row["identity_ref"] if row else None
+            await conn.execute(
+                "INSERT INTO identity_reads (actor, purpose, case_id, report_id, found)"
+                " VALUES (%s, %s, %s, %s, %s)",
+                (actor, purpose, case_id, report_id, ref is not None),
+            )
+        return InstanceRef.model_validate(ref) if ref else None
+
+    async def identity_reads(self, case_id: str) -> list[dict[str, Any]]:
+        """The audit of a case's identity restorations, oldest first."""
+        async with self.db.transaction() as conn:
+            cur = await conn.execute(
+                "SELECT at, actor, purpose, report_id, found FROM identity_reads"
+                " WHERE case_id = %s ORDER BY id",
+                (case_id,),
+            )
+            return list(await cur.fetchall())
 
     async def contacts(self, case_id: str) -> dict[str, Any] | None:
         async with self.db.transaction() as conn:

@@ -25,6 +25,8 @@ import httpx
 
 from secondread_notify.channels import (
     Channel,
+    DicomChannel,
+    DicomSender,
     EmailChannel,
     EmailSender,
     Message,
@@ -33,13 +35,16 @@ from secondread_notify.channels import (
     WebhookChannel,
     WebhookSender,
 )
+from secondread_notify.cover import cover_page, delivery_copy, signer_of
 from secondread_notify.delivery import Delivery, Recipient, backoff_s
 from secondread_notify.errors import ContactsUnknown
+from secondread_notify.identity import PatientIdentity, read_identity
 from secondread_notify.settings import NotifySettings
 from secondread_shared.events import (
     CaseState,
     CaseStatusChanged,
     Event,
+    InstanceRef,
     NotificationDelivered,
     NotificationFailed,
     ObjectRef,
@@ -56,6 +61,10 @@ SenderFor = Callable[[str, str], Sender]
 class DeliveryRepository(Protocol):
     async def contacts(self, case_id: str) -> dict[str, Any] | None: ...
 
+    async def identity_source(
+        self, case_id: str, report_id: str, *, actor: str, purpose: str
+    ) -> InstanceRef | None: ...
+
     async def enqueue(self, event: ReportSigned, recipients: Sequence[Recipient]) -> int: ...
 
     async def claim_due(
@@ -71,6 +80,11 @@ class DeliveryRepository(Protocol):
 
 class ReportStore(Protocol):
     async def get_verified(self, ref: ObjectRef) -> bytes: ...
+
+
+IDENTITY_CHANNELS = frozenset({"email", "dicom"})
+"""Channels whose delivery copy carries the restored identity (the cover page; the DICOM
+header). The webhook carries the signed report and FHIR resource as signed, pseudonymous."""
 
 
 @dataclass
@@ -93,6 +107,8 @@ def channel_senders(
         channel = next((c for c in settings.channels(hospital_id) if c.kind == kind), None)
         if isinstance(channel, WebhookChannel):
             return WebhookSender(channel, client)
+        if isinstance(channel, DicomChannel):
+            return DicomSender(channel)
         if isinstance(channel, EmailChannel):
             return EmailSender(send_mail, settings.mail_from)
         raise SendFailed(f"channel {kind} is not configured for the hospital", permanent=True)
@@ -102,7 +118,7 @@ def channel_senders(
 
 def recipients(contacts: dict[str, Any], channels: Sequence[Channel]) -> list[Recipient]:
     """Who gets the report over which channel: by email the referring physician, and the
-    patient where the intake gave an address; by webhook the physician's hospital system."""
+    patient where the intake gave an address; by webhook and DICOM the physician's hospital."""
     out: list[Recipient] = []
     physician = (str(contacts["physician_name"]), str(contacts["physician_email"]))
     for channel in channels:
@@ -189,18 +205,63 @@ async def _message(delivery: Delivery, deps: NotifyDeps) -> tuple[Message, str]:
     canonical = await deps.store.get_verified(event.report)
     pdf = await deps.store.get_verified(event.pdf) if event.pdf is not None else None
     fhir = await deps.store.get_verified(event.fhir) if event.fhir is not None else None
+    report = json.loads(canonical)
+    identity, copy = None, None
+    if delivery.channel in IDENTITY_CHANNELS:
+        identity = await restore_identity(delivery, hospital_id, deps)
+        if identity is not None:
+            copy = await asyncio.to_thread(
+                _delivery_copy, identity, report, event, pdf, deps.settings.verify_url_base
+            )
     message = Message(
         event=event,
         canonical=canonical,
-        report=json.loads(canonical),
+        report=report,
         pdf=pdf,
         fhir=fhir,
         idempotency_key=delivery.idempotency_key,
         role=delivery.role,
         recipient_name=recipient.name,
         recipient_address=recipient.address,
+        identity=identity,
+        delivery_pdf=copy,
     )
     return message, hospital_id
+
+
+async def restore_identity(
+    delivery: Delivery, hospital_id: str, deps: NotifyDeps
+) -> PatientIdentity | None:
+    """The patient's identity, for this delivery only: read from one of the case's own raw
+    instances (PHI zone), the read audited (who, case, report, channel, when)."""
+    ref = await deps.repo.identity_source(
+        delivery.case_id, delivery.report_id, actor="notify", purpose=delivery.channel
+    )
+    if ref is None:
+        return None
+    header = await deps.store.get_verified(ref)
+    try:
+        return read_identity(header, default_issuer=hospital_id)
+    except ValueError:
+        return None
+
+
+def _delivery_copy(
+    identity: PatientIdentity,
+    report: dict[str, Any],
+    event: ReportSigned,
+    pdf: bytes | None,
+    verify_base: str,
+) -> bytes:
+    signer = signer_of(report, event.key_id, f"{verify_base}/v1/reports/{event.report_id}/verify")
+    cover = cover_page(
+        identity,
+        case_id=event.case_id,
+        report_id=event.report_id,
+        assessment=event.assessment,
+        signer=signer,
+    )
+    return delivery_copy(cover, pdf)
 
 
 def _outcome(delivery: Delivery, error: str) -> list[Event]:

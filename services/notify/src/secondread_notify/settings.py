@@ -4,8 +4,18 @@ from __future__ import annotations
 
 from pydantic import Field, SecretStr
 
-from secondread_notify.channels import Channel, EmailChannel
+from secondread_notify.channels import Channel, DicomChannel, EmailChannel
 from secondread_shared.settings import CommonSettings
+
+
+def _local_channels() -> dict[str, list[Channel]]:
+    """The local demo hospital: email, and the report back into its PACS (the second Orthanc)."""
+    return {
+        "demo-hospital": [
+            EmailChannel(),
+            DicomChannel(ae_title="DEMO_PACS", host="127.0.0.1", port=4243),
+        ]
+    }
 
 
 class NotifySettings(CommonSettings):
@@ -28,7 +38,9 @@ class NotifySettings(CommonSettings):
     delivery_poll_s: float = 1.0
     send_timeout_s: float = 30.0
     """The longest one send may take (any channel) before it counts as failed."""
-    delivery_channels: dict[str, list[Channel]] = Field(default_factory=dict)
+    verify_url_base: str = "http://127.0.0.1:8004"
+    """Where physicians verify a signature (reporting's public address), for the cover page."""
+    delivery_channels: dict[str, list[Channel]] = Field(default_factory=_local_channels)
     """Channels by hospital id (``SECONDREAD_DELIVERY_CHANNELS``, JSON), e.g.
     ``{"demo-hospital": [{"kind": "email"}, {"kind": "webhook", "url": "...", "secret": "..."}]}``.
     A hospital not listed gets email only."""

@@ -8,14 +8,17 @@ from typing import Annotated
 from pydantic import Field
 
 from secondread_notify.channels.base import Message, Outcome, Sender, SendFailed
+from secondread_notify.channels.dicom import DicomChannel, DicomSender
 from secondread_notify.channels.email import EmailChannel, EmailSender
 from secondread_notify.channels.webhook import WebhookChannel, WebhookSender
 
-Channel = Annotated[EmailChannel | WebhookChannel, Field(discriminator="kind")]
+Channel = Annotated[EmailChannel | WebhookChannel | DicomChannel, Field(discriminator="kind")]
 """One channel of a hospital's delivery configuration."""
 
 __all__ = [
     "Channel",
+    "DicomChannel",
+    "DicomSender",
     "EmailChannel",
     "EmailSender",
     "Message",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from secondread_notify.identity import PatientIdentity
 from secondread_shared.events import ReportSigned
 
 
@@ -22,6 +23,10 @@ class Message:
     role: str
     recipient_name: str
     recipient_address: str
+    identity: PatientIdentity | None = None
+    """The restored identity (audited read), for the channels that deliver it."""
+    delivery_pdf: bytes | None = None
+    """The delivery copy: the cover page with the identity, then the signed PDF unchanged."""
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,8 @@ class EmailSender:
             to_email=message.recipient_address,
             mail_from=self.mail_from,
             role=message.role,
-            pdf=message.pdf,
+            pdf=message.delivery_pdf or message.pdf,
+            patient_initials=message.identity.initials if message.identity else "",
         )
         try:
             await self.send_mail(email)

@@ -1,0 +1,124 @@
+"""The DICOM channel: the delivery copy, re-identified, sent by C-STORE to the hospital's PACS.
+
+The object is an Encapsulated PDF (PS3.3 A.45.1) in the hospital's own study: the original
+Study Instance UID and the patient as the hospital knows them, and a new series and instance
+whose UIDs are derived from the report id, so a resend of the same report version stores the
+same instance (a PACS keeps it once) and the second opinion appears beside the original study.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import UID, ExplicitVRLittleEndian, generate_uid
+from pynetdicom import AE
+
+from secondread_notify.channels.base import Message, Outcome, SendFailed
+from secondread_notify.identity import PatientIdentity
+
+ENCAPSULATED_PDF_STORAGE = "1.2.840.10008.5.1.4.1.1.104.1"
+UID_PREFIX = "1.2.826.0.1.3680043.8.498."
+"""pydicom's UID root: ``generate_uid(prefix, entropy_srcs)`` under it is deterministic."""
+
+
+class DicomChannel(BaseModel):
+    """Deliver by C-STORE to the hospital's PACS."""
+
+    kind: Literal["dicom"] = "dicom"
+    ae_title: str = Field(min_length=1, max_length=16)
+    host: str
+    port: int = Field(ge=1, le=65535)
+    calling_ae_title: str = Field(default="SECONDREAD", min_length=1, max_length=16)
+    timeout_s: float = 30.0
+
+
+def delivery_uids(report_id: str) -> tuple[str, str]:
+    """The series and instance UIDs of a report version's delivery object (deterministic)."""
+    series = generate_uid(prefix=UID_PREFIX, entropy_srcs=["secondread-delivery", report_id, "s"])
+    sop = generate_uid(prefix=UID_PREFIX, entropy_srcs=["secondread-delivery", report_id, "i"])
+    return str(series), str(sop)
+
+
+def encapsulated_pdf(
+    pdf: bytes, identity: PatientIdentity, *, report_id: str, title: str, signed_at: datetime
+) -> Dataset:
+    """The delivery copy as an Encapsulated PDF instance in the hospital's study."""
+    series_uid, sop_uid = delivery_uids(report_id)
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = UID(ENCAPSULATED_PDF_STORAGE)
+    meta.MediaStorageSOPInstanceUID = UID(sop_uid)
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID = ENCAPSULATED_PDF_STORAGE
+    ds.SOPInstanceUID = sop_uid
+    ds.StudyInstanceUID = identity.study_instance_uid
+    ds.SeriesInstanceUID = series_uid
+    ds.PatientName = identity.dicom_name
+    ds.PatientID = identity.patient_id
+    if identity.issuer:
+        ds.IssuerOfPatientID = identity.issuer
+    ds.PatientBirthDate = identity.birth_date
+    ds.PatientSex = identity.sex
+    ds.AccessionNumber = identity.accession_number
+    ds.StudyDate = identity.study_date
+    ds.StudyTime = ""
+    ds.StudyID = ""
+    ds.ReferringPhysicianName = ""
+    ds.Modality = "DOC"
+    ds.SeriesNumber = 9901
+    ds.SeriesDescription = "Second opinion"
+    ds.InstanceNumber = 1
+    ds.ConversionType = "WSD"
+    ds.Manufacturer = "secondread"
+    stamp = signed_at.astimezone(UTC)
+    ds.ContentDate = stamp.strftime("%Y%m%d")
+    ds.ContentTime = stamp.strftime("%H%M%S")
+    ds.AcquisitionDateTime = stamp.strftime("%Y%m%d%H%M%S")
+    ds.BurnedInAnnotation = "YES"  # the PDF shows the identity
+    ds.DocumentTitle = title[:64]
+    ds.ConceptNameCodeSequence = []
+    ds.MIMETypeOfEncapsulatedDocument = "application/pdf"
+    ds.EncapsulatedDocument = pdf + (b"\x00" if len(pdf) % 2 else b"")
+    ds.EncapsulatedDocumentLength = len(pdf)
+    return ds
+
+
+class DicomSender:
+    def __init__(self, channel: DicomChannel) -> None:
+        self.channel = channel
+
+    async def send(self, message: Message) -> Outcome:
+        if message.identity is None or message.delivery_pdf is None:
+            raise SendFailed("no identity or delivery copy for the DICOM channel", permanent=True)
+        ds = encapsulated_pdf(
+            message.delivery_pdf,
+            message.identity,
+            report_id=message.event.report_id,
+            title="Second opinion report",
+            signed_at=message.event.signed_at,
+        )
+        status = await asyncio.to_thread(self._store, ds)
+        if status != 0x0000:
+            # A/B/C statuses (PS3.4 B.2.3): refused, or cannot understand: not worth retrying
+            raise SendFailed(f"C-STORE status 0x{status:04X}", permanent=status >= 0xA000)
+        return Outcome(detail="C-STORE status 0x0000")
+
+    def _store(self, ds: Dataset) -> int:
+        ae = AE(ae_title=self.channel.calling_ae_title)
+        ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = self.channel.timeout_s
+        ae.add_requested_context(ENCAPSULATED_PDF_STORAGE, ExplicitVRLittleEndian)
+        assoc = ae.associate(self.channel.host, self.channel.port, ae_title=self.channel.ae_title)
+        if not assoc.is_established:
+            raise SendFailed(f"association with {self.channel.ae_title} not established")
+        try:
+            status = assoc.send_c_store(ds)
+        finally:
+            assoc.release()
+        if not status or "Status" not in status:
+            raise SendFailed("no C-STORE response (timeout or aborted association)")
+        return int(status.Status)
