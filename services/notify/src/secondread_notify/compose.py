@@ -1,16 +1,77 @@
-"""The delivery email: pure composition, no I/O (RFC 5322 message via ``email.message``)."""
+"""The delivery email: multipart text and HTML from Jinja2 templates (``templates/<language>/``),
+pure composition, no I/O (RFC 5322 message via ``email.message``).
+
+Templates exist in English (``en``) and German (``de``); a hospital's email channel names its
+language. The body names the patient by initials only; the identity is on the cover page of the
+attached PDF. HTML is autoescaped.
+"""
 
 from __future__ import annotations
 
 import json
 from email.message import EmailMessage
 from email.utils import formatdate
-from typing import Any
+from functools import cache
+from typing import Any, Final
+
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+LANGUAGES: Final = ("en", "de")
 
 
 def message_id(report_id: str, role: str) -> str:
     """A deterministic Message-ID, so a resent email is recognisably the same message."""
     return f"<{report_id}.{role}@secondread.invalid>"
+
+
+@cache
+def _environment() -> Environment:
+    return Environment(
+        loader=PackageLoader("secondread_notify", "templates"),
+        autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
+        undefined=StrictUndefined,
+        keep_trailing_newline=True,
+    )
+
+
+def _recommendation(r: Any) -> str:
+    if isinstance(r, dict):
+        return str(r.get("text") or r.get("type", ""))
+    return str(r)
+
+
+def view(report: dict[str, Any], *, key_id: str, signature: str, verify_url: str) -> dict[str, Any]:
+    """What the templates show of a signed report (tolerant of the report's older shape:
+    statements without numbers, recommendations as plain strings, no signer block)."""
+    signer = report.get("signer") if isinstance(report.get("signer"), dict) else {}
+    assessment = report.get("assessment") or {}
+    return {
+        "case_id": report["case_id"],
+        "findings": report.get("findings", ""),
+        "assessment": {
+            "summary": assessment.get("summary", ""),
+            "changes": list(assessment.get("changes", [])),
+        },
+        "statements": [
+            {
+                "number": s.get("number", i),
+                "statement": s.get("statement", ""),
+                "verdict": s.get("verdict") or "",
+                "grade": s.get("grade") or "",
+                "comment": s.get("comment") or "",
+            }
+            for i, s in enumerate(report.get("statements", []), 1)
+        ],
+        "recommendations": [_recommendation(r) for r in report.get("recommendations", [])],
+        "signer": {
+            "name": (signer or {}).get("display_name") or report.get("radiologist_id", ""),
+            "credentials": (signer or {}).get("credentials") or report.get("credentials", ""),
+        },
+        "signed_at": report.get("signed_at", ""),
+        "key_id": key_id,
+        "signature": signature,
+        "verify_url": verify_url,
+    }
 
 
 def compose_email(
@@ -25,43 +86,28 @@ def compose_email(
     role: str,
     pdf: bytes | None = None,
     patient_initials: str = "",
+    language: str = "en",
+    verify_url: str = "",
 ) -> EmailMessage:
-    """The email delivering a signed second opinion to ``to_email``.
-
-    The body names the patient by initials only (``patient_initials``); the full identity is on
-    the cover page of the attached PDF.
-    """
+    """The email delivering a signed second opinion to ``to_email``."""
+    if language not in LANGUAGES:
+        raise ValueError(f"no email templates for language {language!r} (have {LANGUAGES})")
+    env = _environment()
+    context = {
+        **view(report, key_id=key_id, signature=signature, verify_url=verify_url),
+        "to_name": to_name,
+        "patient_initials": patient_initials,
+        "has_pdf": pdf is not None,
+    }
     msg = EmailMessage()
     msg["From"] = mail_from
     msg["To"] = f"{to_name} <{to_email}>"
-    msg["Subject"] = f"Second opinion for case {report['case_id']}"
+    msg["Subject"] = env.get_template(f"{language}/subject.txt").render(context).strip()
     msg["Date"] = formatdate(localtime=False)
     msg["Message-ID"] = message_id(str(report["report_id"]), role)
     msg["X-Secondread-Case-Id"] = str(report["case_id"])
-    statements = "\n".join(
-        f"  - [{s['verdict']}] {s['statement']}"
-        + (f" — {s['comment']}" if s.get("comment") else "")
-        for s in report.get("statements", [])
-    )
-    recs = "\n".join(f"  - {r}" for r in report.get("recommendations", []))
-    changes = ", ".join(report["assessment"].get("changes", [])) or "none"
-    about = f" (patient {patient_initials})" if patient_initials else ""
-    filing = "The attached PDF's cover page identifies the patient for filing.\n" if pdf else ""
-    body = (
-        f"Dear {to_name},\n\n"
-        f"A signed second-opinion report is ready for case {report['case_id']}{about}.\n"
-        f"{filing}\n"
-        f"Assessment: {report['assessment']['summary']}\n"
-        f"Changes to diagnosis/severity/staging: {changes}\n\n"
-        f"Findings:\n{report['findings']}\n\n"
-        f"Original report statements:\n{statements or '  (none reviewed)'}\n\n"
-        f"Recommendations:\n{recs or '  (none)'}\n\n"
-        f"Signed by {report['radiologist_id']} ({report['credentials']})"
-        f" at {report['signed_at']}.\n"
-        f"Signature (Ed25519, key {key_id}): {signature}\n"
-        "The attached JSON is the exact signed canonical form.\n"
-    )
-    msg.set_content(body)
+    msg.set_content(env.get_template(f"{language}/body.txt").render(context))
+    msg.add_alternative(env.get_template(f"{language}/body.html").render(context), subtype="html")
     if pdf is not None:
         msg.add_attachment(pdf, maintype="application", subtype="pdf", filename="report.pdf")
     msg.add_attachment(canonical, maintype="application", subtype="json", filename="report.json")
@@ -71,4 +117,5 @@ def compose_email(
         subtype="json",
         filename="report.sig.json",
     )
+    msg["Content-Language"] = language  # after the parts: set_content resets Content-* headers
     return msg

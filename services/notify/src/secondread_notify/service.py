@@ -110,7 +110,7 @@ def channel_senders(
         if isinstance(channel, DicomChannel):
             return DicomSender(channel)
         if isinstance(channel, EmailChannel):
-            return EmailSender(send_mail, settings.mail_from)
+            return EmailSender(send_mail, settings.mail_from, channel)
         raise SendFailed(f"channel {kind} is not configured for the hospital", permanent=True)
 
     return sender
@@ -206,13 +206,12 @@ async def _message(delivery: Delivery, deps: NotifyDeps) -> tuple[Message, str]:
     pdf = await deps.store.get_verified(event.pdf) if event.pdf is not None else None
     fhir = await deps.store.get_verified(event.fhir) if event.fhir is not None else None
     report = json.loads(canonical)
+    verify_url = f"{deps.settings.verify_url_base}/v1/reports/{event.report_id}/verify"
     identity, copy = None, None
     if delivery.channel in IDENTITY_CHANNELS:
         identity = await restore_identity(delivery, hospital_id, deps)
         if identity is not None:
-            copy = await asyncio.to_thread(
-                _delivery_copy, identity, report, event, pdf, deps.settings.verify_url_base
-            )
+            copy = await asyncio.to_thread(_delivery_copy, identity, report, event, pdf, verify_url)
     message = Message(
         event=event,
         canonical=canonical,
@@ -225,6 +224,7 @@ async def _message(delivery: Delivery, deps: NotifyDeps) -> tuple[Message, str]:
         recipient_address=recipient.address,
         identity=identity,
         delivery_pdf=copy,
+        verify_url=verify_url,
     )
     return message, hospital_id
 
@@ -251,9 +251,9 @@ def _delivery_copy(
     report: dict[str, Any],
     event: ReportSigned,
     pdf: bytes | None,
-    verify_base: str,
+    verify_url: str,
 ) -> bytes:
-    signer = signer_of(report, event.key_id, f"{verify_base}/v1/reports/{event.report_id}/verify")
+    signer = signer_of(report, event.key_id, verify_url)
     cover = cover_page(
         identity,
         case_id=event.case_id,

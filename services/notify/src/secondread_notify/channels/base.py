@@ -27,6 +27,8 @@ class Message:
     """The restored identity (audited read), for the channels that deliver it."""
     delivery_pdf: bytes | None = None
     """The delivery copy: the cover page with the identity, then the signed PDF unchanged."""
+    verify_url: str = ""
+    """Where anyone can verify the report's signature."""
 
 
 @dataclass(frozen=True)

@@ -13,17 +13,22 @@ from secondread_notify.compose import compose_email
 
 
 class EmailChannel(BaseModel):
-    """Deliver by email over the notify service's SMTP settings."""
+    """Deliver by email over the notify service's SMTP settings, in ``language``."""
 
     kind: Literal["email"] = "email"
+    language: Literal["en", "de"] = "en"
 
 
 class EmailSender:
     def __init__(
-        self, send_mail: Callable[[EmailMessage], Awaitable[None]], mail_from: str
+        self,
+        send_mail: Callable[[EmailMessage], Awaitable[None]],
+        mail_from: str,
+        channel: EmailChannel | None = None,
     ) -> None:
         self.send_mail = send_mail
         self.mail_from = mail_from
+        self.channel = channel or EmailChannel()
 
     async def send(self, message: Message) -> Outcome:
         email = compose_email(
@@ -37,6 +42,8 @@ class EmailSender:
             role=message.role,
             pdf=message.delivery_pdf or message.pdf,
             patient_initials=message.identity.initials if message.identity else "",
+            language=self.channel.language,
+            verify_url=message.verify_url,
         )
         try:
             await self.send_mail(email)
