@@ -63,6 +63,7 @@ def cover_page(
         5,
         "This cover page restores the patient's identity for filing. The pages after it are the "
         "signed report exactly as signed, under the pseudonym used during the review.",
+        align="L",
     )
     pdf.ln(3)
     rows = [
@@ -72,7 +73,7 @@ def cover_page(
         ("Patient ID (MRN)", identity.patient_id),
         ("Issuer", identity.issuer or "-"),
         ("Accession number", identity.accession_number or "-"),
-        ("Study date", identity.study_date or "-"),
+        ("Study date", identity.study_date_written or "-"),
         ("Study Instance UID", identity.study_instance_uid),
         ("Case", case_id),
         ("Report", report_id),
@@ -96,6 +97,7 @@ def cover_page(
         ),
         new_x="LMARGIN",
         new_y="NEXT",
+        align="L",
     )
     pdf.set_font("Courier", "", 9)
     pdf.multi_cell(0, 5, _latin1(f"Verify: {signer.verify_url}"), new_x="LMARGIN", new_y="NEXT")

@@ -35,8 +35,16 @@ class PatientIdentity:
 
     @property
     def birth_date_written(self) -> str:
-        d = self.birth_date
-        return f"{d[:4]}-{d[4:6]}-{d[6:8]}" if len(d) == 8 and d.isdigit() else d
+        return _written_date(self.birth_date)
+
+    @property
+    def study_date_written(self) -> str:
+        return _written_date(self.study_date)
+
+
+def _written_date(d: str) -> str:
+    """DICOM DA ``YYYYMMDD`` as ``YYYY-MM-DD`` (anything else as it is)."""
+    return f"{d[:4]}-{d[4:6]}-{d[6:8]}" if len(d) == 8 and d.isdigit() else d
 
 
 def written_name(pn: str) -> str:
