@@ -74,3 +74,64 @@ def put_on_worklist(reader: str, **over: Any) -> CaseAssigned:
 
     wait_for(f"{event.case_id} on {reader}'s worklist", listed, timeout=60)
     return event
+
+
+def complete_draft(statements: list[dict[str, Any]], summary: str = "Agree") -> dict[str, Any]:
+    """A draft that can be signed: every original statement confirmed, nothing changed."""
+    return {
+        "findings": "Findings as described; no additional abnormality.",
+        "statements": [
+            {"number": s["number"], "verdict": "confirmed", "comment": ""} for s in statements
+        ],
+        "assessment": {
+            "diagnosis_changed": False,
+            "severity_changed": False,
+            "staging_changed": False,
+            "summary": summary,
+        },
+        "recommendations": [{"type": "none"}],
+    }
+
+
+def sign_case(case_id: str, reader: str, draft: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Draft and sign ``case_id`` as ``reader`` through the API; the sign response."""
+    auth = TOKENS.auth(reader)
+    if draft is None:
+        view = httpx.get(f"{REPORTING}/v1/cases/{case_id}", headers=auth, timeout=30)
+        assert view.status_code == 200, view.text
+        draft = complete_draft(view.json()["statements"])
+    current = httpx.get(f"{REPORTING}/v1/cases/{case_id}/draft", headers=auth, timeout=30)
+    if_match = {**auth, "If-Match": current.headers["etag"]}
+    saved = httpx.put(f"{REPORTING}/v1/cases/{case_id}/draft", json=draft, headers=if_match)
+    assert saved.status_code == 200, saved.text
+    signed = httpx.post(
+        f"{REPORTING}/v1/cases/{case_id}/report",
+        json={"draft_version": saved.json()["version"]},
+        headers={**auth, "Idempotency-Key": f"sign-{uuid.uuid4()}"},
+        timeout=60,
+    )
+    assert signed.status_code == 201, signed.text
+    result: dict[str, Any] = signed.json()
+    return result
+
+
+ORTHANC = "http://127.0.0.1:8042"
+
+
+def archived_study() -> tuple[str, str, str]:
+    """A small pseudonymous CT study stored straight into the archive (as deidentify would):
+    its StudyInstanceUID, Orthanc study id and the pseudonym."""
+    from tests.synthetic import Patient, ct_study
+
+    pseudonym = f"SR{uuid.uuid4().hex[:12].upper()}"
+    patient = Patient(name=f"{pseudonym}^ANON", patient_id=pseudonym, birth_date="",
+                      accession="", address="", phone="", institution="")  # fmt: skip
+    study_id = ""
+    for data in ct_study(patient, count=2, seed=uuid.uuid4().hex):
+        r = httpx.post(f"{ORTHANC}/instances", content=data, timeout=30)
+        r.raise_for_status()
+        study_id = r.json()["ParentStudy"]
+    uid = httpx.get(f"{ORTHANC}/studies/{study_id}", timeout=10).json()["MainDicomTags"][
+        "StudyInstanceUID"
+    ]
+    return uid, study_id, pseudonym

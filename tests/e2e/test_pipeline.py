@@ -11,6 +11,7 @@ import asyncio
 import base64
 import email
 import json
+import subprocess
 import uuid
 from email.message import Message
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
+import rfc8785
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from secondread_cli import kafka_tools, stack
@@ -27,6 +29,7 @@ from secondread_shared.settings import CommonSettings
 from secondread_shared.storage import ObjectStore
 from tests.e2e.conftest import submit, wait_for
 from tests.e2e.identity import READERS, TOKENS
+from tests.e2e.reporting_support import complete_draft, sign_case
 from tests.synthetic import Patient, ct_study, planted, write_study
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("running_stack")]
@@ -97,25 +100,21 @@ def test_case_travels_from_upload_to_delivered_email(tmp_path: Path) -> None:
     assert "hedge:cannot exclude" in view["flags"]
     assert_clean(json.dumps(view).encode(), secrets, "the reporting case view")
 
-    # 3. reporting: sign; a second signature is refused.
-    draft = {
-        "findings": "8 mm solid nodule in the right upper lobe.",
-        "statements": [{"statement": "nodule RUL", "verdict": "refined", "comment": "8 mm"}],
-        "assessment": {"changes": ["severity"], "summary": "Upgraded: suspicious nodule"},
-        "recommendations": ["PET-CT"],
-        "credentials": "MD, board-certified radiologist",
-    }
-    signed = httpx.post(f"{REPORTING}/v1/cases/{case_id}/report", headers=auth, json=draft)
-    assert signed.status_code == 201, signed.text
-    again = httpx.post(f"{REPORTING}/v1/cases/{case_id}/report", headers=auth, json=draft)
+    # 3. reporting: draft and sign; a second signature is refused; the signature verifies.
+    draft = complete_draft(view["statements"], summary="Upgraded: suspicious nodule")
+    draft["statements"][0].update(verdict="refined", grade="2a", comment="8 mm, spiculated")
+    draft["assessment"]["severity_changed"] = True
+    signed = sign_case(case_id, rad, draft)
+    report_id = signed["report_id"]
+    again = httpx.post(f"{REPORTING}/v1/cases/{case_id}/report", json={"draft_version": 1},
+                       headers={**auth, "Idempotency-Key": "another"})  # fmt: skip
     assert again.status_code == 409
-    stored = httpx.get(f"{REPORTING}/v1/reports/{case_id}", headers=auth).json()
-    key = httpx.get(f"{REPORTING}/v1/keys/{stored['key_id']}").json()
+    stored = httpx.get(f"{REPORTING}/v1/reports/{report_id}", headers=auth).json()
+    key = httpx.get(f"{REPORTING}/v1/keys/{stored['signature']['key_id']}").json()
     public = Ed25519PublicKey.from_public_bytes(base64.b64decode(key["public_key"]))
-    canonical = json.dumps(
-        stored["report"], sort_keys=True, separators=(",", ":"), ensure_ascii=False
-    ).encode()
-    public.verify(base64.b64decode(stored["signature"]), canonical)
+    public.verify(
+        base64.b64decode(stored["signature"]["signature"]), rfc8785.dumps(stored["report"])
+    )
 
     # 4. notify: one email to the physician and one to the patient (who asked), each carrying
     #    the signed report.
@@ -131,8 +130,13 @@ def test_case_travels_from_upload_to_delivered_email(tmp_path: Path) -> None:
         json.loads(parts["report.json"])["assessment"]["summary"] == "Upgraded: suspicious nodule"
     )
     assert parts["report.pdf"].startswith(b"%PDF")
-    pdf = httpx.get(f"{REPORTING}/v1/reports/{case_id}/pdf", headers=auth)
-    assert pdf.status_code == 200 and pdf.content == parts["report.pdf"]
+    pdf = httpx.get(f"{REPORTING}/v1/reports/{report_id}/pdf", headers=auth)
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+    # the email carries a delivery copy (notify's cover page, then the signed PDF)
+    for blob in (pdf.content, parts["report.pdf"]):
+        text = subprocess.run(["pdftotext", "-", "-"], input=blob, capture_output=True,
+                              check=True).stdout.decode()  # fmt: skip
+        assert "Upgraded: suspicious nodule" in " ".join(text.split())
 
     # 5. the status topic ends in "notified".
     def final_state() -> str | None:

@@ -41,6 +41,7 @@ from secondread_shared.events import (
 )
 from tests.e2e.conftest import submit, wait_for
 from tests.e2e.identity import TOKENS
+from tests.e2e.reporting_support import sign_case
 from tests.routing_cases import DESCRIPTIONS
 from tests.synthetic import Patient, ct_study, write_study
 
@@ -504,16 +505,7 @@ def test_returning_patient_gets_the_first_study_and_its_signed_opinion(tmp_path:
     first = submit(first_dir, "Nodule: benign?", report)
     reader = wait_assigned(first, timeout=120)
     on_worklist(first, reader)
-    draft = {
-        "findings": "6 mm solid nodule, stable features.",
-        "statements": [{"statement": "nodule", "verdict": "confirmed", "comment": ""}],
-        "assessment": {"changes": [], "summary": "Agree: indeterminate nodule"},
-        "recommendations": ["CT in 6 months"],
-        "credentials": "MD",
-    }
-    r = httpx.post(f"{REPORTING}/v1/cases/{first}/report", json=draft,
-                   headers=TOKENS.auth(reader), timeout=60)  # fmt: skip
-    assert r.status_code == 201, r.text
+    sign_case(first, reader)
     wait_for(
         "the opinion recorded", lambda: sql("SELECT 1 FROM opinions WHERE case_id = %s", first)
     )
@@ -534,6 +526,23 @@ def test_returning_patient_gets_the_first_study_and_its_signed_opinion(tmp_path:
     assert opinion["assessment"]
     assert "priors:none" not in two["flags"]
     # close the follow-up too, so the demo readers' workload does not grow run after run
-    auth2 = TOKENS.auth(reader2)
-    r = httpx.post(f"{REPORTING}/v1/cases/{second}/report", json=draft, headers=auth2, timeout=60)
-    assert r.status_code == 201, r.text
+    sign_case(second, reader2)
+
+
+def test_an_accept_timer_due_while_routing_is_down_fires_after_the_restart(tmp_path: Path) -> None:
+    juris = jurisdiction()
+    readers = [reader_entry(n, juris) for n in ("p1", "p2")]
+    import_roster(tmp_path, readers)
+    p1, p2 = (r["id"] for r in readers)
+    case = new_case(juris, urgency="urgent")
+    publish(case)
+    wait_assigned(case.case_id, p1)
+    stack.down(["routing"])
+    try:
+        # the timer comes due while no routing runs: it is a row, not a task in a process
+        sql("UPDATE assignments SET accept_by = now() WHERE case_id = %s AND closed_at IS NULL",
+            case.case_id)  # fmt: skip
+    finally:
+        stack.up(["routing"], timeout=180)
+    wait_assigned(case.case_id, p2)
+    assert [a["closed_reason"] for a in assignments(case.case_id)] == ["accept_timeout", None]

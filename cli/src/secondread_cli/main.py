@@ -13,6 +13,8 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, Trans
 from rich.table import Table
 
 from secondread_cli import deid as deid_command
+from secondread_cli.read import read_app
+from secondread_cli.verify import verify as verify_command
 
 # Commands import their heavy modules (Kafka, FastStream, OpenTelemetry, httpx) when they run,
 # so `secondread --help` starts fast. `secondread deid` does not even load this module
@@ -389,6 +391,9 @@ def classify(
 def deid(ctx: typer.Context) -> None:
     raise typer.Exit(deid_command.main(ctx.args))
 
+
+app.command("verify")(verify_command)
+app.add_typer(read_app, name="read")
 
 if __name__ == "__main__":
     app()

@@ -11,60 +11,62 @@ from secondread_reporting.outputs import (
     encapsulated_pdf,
     render_pdf,
 )
-
-REPORT = {
-    "report_id": "r-1",
-    "case_id": "c-1",
-    "patient_pseudonym": "SRabc",
-    "study_instance_uids": ["2.25.1"],
-    "radiologist_id": "rad-okafor",
-    "signed_at": "2026-11-28T05:00:00+00:00",
-    "algorithm": "Ed25519",
-    "key_id": "k1",
-    "findings": "8 mm solid nodule in the right upper lobe — stable.",
-    "statements": [{"statement": "nodule RUL", "verdict": "refined", "comment": "8 mm"}],
-    "assessment": {"changes": ["severity"], "summary": "Suspicious nodule"},
-    "recommendations": ["PET-CT"],
-    "credentials": "MD",
-}
+from tests.reporting_documents import document
 
 
-def test_pdf_holds_the_report_text() -> None:
-    pdf = render_pdf(REPORT, signature="c2ln", key_id="k1")
-    assert pdf.startswith(b"%PDF")
+def pdf_text(pdf: bytes, *args: str) -> str:
     if shutil.which("pdftotext") is None:  # poppler-utils, installed by `make up`
         pytest.fail("pdftotext is missing: run deploy/local/install.sh")
-    text = subprocess.run(
-        ["pdftotext", "-", "-"], input=pdf, capture_output=True, check=True
-    ).stdout.decode()
-    for expected in (
-        "Suspicious nodule",
-        "8 mm solid nodule in the right upper lobe - stable",  # the em dash, mapped
-        "PET-CT",
-        "rad-okafor",
-        "SRabc",
-    ):
-        assert expected in text
+    done = subprocess.run(["pdftotext", *args, "-", "-"], input=pdf, capture_output=True,
+                          check=True)  # fmt: skip
+    return done.stdout.decode()
+
+
+def test_pdf_leads_with_the_assessment_then_the_statement_table_and_the_signer() -> None:
+    report = document()
+    pdf = render_pdf(report, signature="c2ln", key_id="k1", fingerprint="ab12 cd34",
+                     verification_url="http://api/v1/reports/r-1/verify")  # fmt: skip
+    assert pdf.startswith(b"%PDF")
+    text = pdf_text(pdf)
+    flat = " ".join(text.split())
+    assert "Assessment: Upgraded: suspicious for primary lung cancer" in flat
+    assert flat.index("Assessment:") < flat.index("Findings") < flat.index("Original statement")
+    # Unicode prints as itself (DejaVu), not as '?'
+    assert "— spiculated, ≥ 8 mm; Ødegaard sign." in flat
+    for cell in ("Verdict", "Grade", "Comment", "refined", "2a", "revised", "3b",
+                 "suspicious, Lung-RADS 4B", "No pleural effusion."):  # fmt: skip
+        assert cell in flat, cell
+    layout = pdf_text(pdf, "-layout")
+    row = next(line for line in layout.splitlines() if "No pleural effusion." in line)
+    assert "confirmed" in row  # the verdict sits beside its statement
+    assert flat.index("Follow-up PET-CT in 2 weeks") < flat.index("Dr. B. Okafor, MBBS, FRCR")
+    assert "Key fingerprint (sha256): ab12 cd34" in flat
+    assert "Verify: http://api/v1/reports/r-1/verify" in flat
+    assert "Licence: GB" in flat and "Clinical Radiology" in flat
 
 
 def test_encapsulated_pdf_is_valid_dicom_in_the_study_and_deterministic() -> None:
-    pdf = render_pdf(REPORT, signature="c2ln", key_id="k1")
-    data = encapsulated_pdf(pdf, report=REPORT, study_instance_uid="2.25.1", uid_root_entropy="r-1")
+    report = document()
+    pdf = render_pdf(report, signature="c2ln", key_id="k1")
+    data = encapsulated_pdf(pdf, report=report, study_instance_uid="2.25.1", uid_root_entropy="r-1")
     ds = pydicom.dcmread(io.BytesIO(data))
     assert ds.SOPClassUID == ENCAPSULATED_PDF_STORAGE
     assert ds.StudyInstanceUID == "2.25.1" and ds.PatientID == "SRabc"
     assert ds.MIMETypeOfEncapsulatedDocument == "application/pdf"
     assert ds.EncapsulatedDocument[: ds.EncapsulatedDocumentLength] == pdf
     again = encapsulated_pdf(
-        pdf, report=REPORT, study_instance_uid="2.25.1", uid_root_entropy="r-1"
+        pdf, report=report, study_instance_uid="2.25.1", uid_root_entropy="r-1"
     )
     assert pydicom.dcmread(io.BytesIO(again)).SOPInstanceUID == ds.SOPInstanceUID
 
 
 def test_fhir_diagnostic_report() -> None:
-    pdf = render_pdf(REPORT, signature="c2ln", key_id="k1")
-    fhir = diagnostic_report(REPORT, pdf)
+    report = document()
+    pdf = render_pdf(report, signature="c2ln", key_id="k1")
+    fhir = diagnostic_report(report, pdf)
     assert fhir["resourceType"] == "DiagnosticReport" and fhir["status"] == "final"
-    assert fhir["conclusion"] == "Suspicious nodule"
+    assert fhir["conclusion"] == "Upgraded: suspicious for primary lung cancer"
     assert fhir["presentedForm"][0]["contentType"] == "application/pdf"
     assert fhir["code"]["coding"][0]["code"] == "18748-4"
+    assert fhir["identifier"][0]["value"] == "r-1"
+    assert fhir["performer"][0]["display"] == "Dr. B. Okafor (MBBS, FRCR)"

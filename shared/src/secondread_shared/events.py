@@ -238,6 +238,10 @@ class CaseAssigned(Event):
     radiologist_name: str = ""
     """The reader's display name, for the report's signature block."""
     radiologist_credentials: str = ""
+    radiologist_certifications: list[str] = Field(default_factory=list)
+    """The reader's board certifications (roster), for the signature block."""
+    radiologist_licence: str = ""
+    """The reader's licence that covers the case's jurisdiction (roster), e.g. ``US-NY``."""
     accept_by: datetime | None = None
     """When the assignment is reassigned unless the reader has accepted it."""
     earlier_opinions: list[EarlierOpinion] = Field(default_factory=list)
@@ -266,6 +270,9 @@ class ReportSigned(Event):
     """The report as a FHIR R4B DiagnosticReport (JSON), in the reports bucket."""
     archive_instance_id: str = ""
     """The Orthanc id of the Encapsulated PDF instance stored beside the study."""
+    kind: Literal["report", "addendum"] = "report"
+    amends: str | None = None
+    """For an addendum: the id of the report it amends."""
 
 
 class NotificationDelivered(Event):

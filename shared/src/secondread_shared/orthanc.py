@@ -91,6 +91,12 @@ class OrthancClient:
             instance_id=data["ID"], study_id=data["ParentStudy"], status=data.get("Status", "")
         )
 
+    async def delete_instance(self, instance_id: str) -> None:
+        """``DELETE /instances/{id}``; an instance that is gone already is fine."""
+        resp = await self._request("DELETE", f"/instances/{instance_id}")
+        if resp.status_code not in (200, 404):
+            resp.raise_for_status()
+
     async def find_studies(self, query: dict[str, str]) -> list[dict[str, Any]]:
         """``POST /tools/find`` at study level with ``Expand``; ``query`` uses DICOM keywords."""
         resp = await self._request(

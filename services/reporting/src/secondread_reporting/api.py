@@ -1,12 +1,12 @@
-"""The radiologist HTTP API: worklist, case view, signing, report and key lookup."""
+"""The HTTP API: worklist, case view, accept and decline, drafts, signing, addenda, reports, keys
+and verification. Each route parses, authorises, calls a use case (service.py) and returns; errors
+are :class:`~secondread_reporting.errors.ApiError` answered by the app's handler."""
 
 from __future__ import annotations
 
-import asyncio
-import base64
-import json
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Request, Response
@@ -17,26 +17,12 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 from pydantic import BaseModel, ConfigDict, Field
 
 from secondread_reporting.auth import Principal, TokenVerifier
-from secondread_reporting.errors import (
-    ArchiveUnavailable,
-    Conflict,
-    Forbidden,
-    NotFound,
-    Unauthenticated,
-)
-from secondread_reporting.outputs import diagnostic_report, encapsulated_pdf, render_pdf
-from secondread_reporting.repository import AlreadySigned, ReportingRepository
-from secondread_reporting.service import Reporting, reader_case
+from secondread_reporting.errors import Forbidden, NotFound, Unauthenticated
+from secondread_reporting.ports import JSON
+from secondread_reporting.report import AddendumContent, DraftContent
+from secondread_reporting.repository import ReportingRepository
+from secondread_reporting.service import Reporting, etag, parse_if_match, reader_case
 from secondread_reporting.settings import ReportingSettings
-from secondread_reporting.signing import ReportDraft, canonical_bytes, key_id, sign
-from secondread_shared.errors import TransientError
-from secondread_shared.events import (
-    CaseAssigned,
-    CaseState,
-    CaseStatusChanged,
-    ReportSigned,
-    new_id,
-)
 from secondread_shared.logging import bind_case, get_logger
 from secondread_shared.orthanc import OrthancClient
 from secondread_shared.outbox import OutboxRelay
@@ -68,6 +54,12 @@ class DeclineBody(BaseModel):
     reason: str = Field(min_length=1, max_length=500)
 
 
+class SignBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    draft_version: int = Field(ge=1, description="the draft version the reader reviewed")
+
+
 def get_deps(request: Request) -> ReportingDeps:
     """The service's dependencies, set on ``app.state.deps`` by the composition root."""
     deps: ReportingDeps = request.app.state.deps
@@ -94,15 +86,6 @@ async def radiologist(who: Annotated[Principal, Depends(principal)]) -> str:
     if not who.has(RADIOLOGIST):
         raise Forbidden("this needs the radiologist role")
     return who.username
-
-
-async def signed_report(case_id: str, deps: ReportingDeps, radiologist_id: str) -> dict[str, Any]:
-    """The signed report of a case on ``radiologist_id``'s worklist (404 otherwise)."""
-    await reader_case(deps.repo, case_id, radiologist_id)
-    signed = await deps.repo.signed_report(case_id)
-    if signed is None:
-        raise NotFound("not signed yet", code="not_signed")
-    return signed
 
 
 def build_router() -> APIRouter:
@@ -170,181 +153,110 @@ def build_router() -> APIRouter:
             "due_at": row.assigned.due_at.isoformat(),
         }
 
+    @router.get("/cases/{case_id}/draft")
+    async def get_draft(
+        case_id: str,
+        response: Response,
+        deps: Annotated[ReportingDeps, Depends(get_deps)],
+        radiologist_id: Annotated[str, Depends(radiologist)],
+    ) -> JSON:
+        version, content = await deps.reporting.get_draft(case_id, radiologist_id)
+        response.headers["ETag"] = etag(version)
+        return {"case_id": case_id, "version": version, "draft": content}
+
+    @router.put("/cases/{case_id}/draft")
+    async def put_draft(
+        case_id: str,
+        body: DraftContent,
+        response: Response,
+        deps: Annotated[ReportingDeps, Depends(get_deps)],
+        radiologist_id: Annotated[str, Depends(radiologist)],
+        if_match: Annotated[str | None, Header()] = None,
+    ) -> JSON:
+        version = await deps.reporting.put_draft(
+            case_id, radiologist_id, body, parse_if_match(if_match)
+        )
+        response.headers["ETag"] = etag(version)
+        return {"case_id": case_id, "version": version}
+
     @router.post("/cases/{case_id}/report", status_code=201)
     async def sign_report(
         case_id: str,
-        draft: ReportDraft,
+        body: SignBody,
         deps: Annotated[ReportingDeps, Depends(get_deps)],
         radiologist_id: Annotated[str, Depends(radiologist)],
-    ) -> dict[str, Any]:
+        idempotency_key: Annotated[str, Header()] = "",
+    ) -> JSON:
         bind_case(case_id)
         row = await reader_case(deps.repo, case_id, radiologist_id)
-        if await deps.repo.signed_report(case_id) is not None:
-            raise Conflict(_already_signed(case_id), code="already_signed")
-        assigned = row.assigned
-        # A human step starts a new trace, linked to the case's automated trace.
-        case_ctx = trace.get_current_span(_PROPAGATOR.extract(row.trace)).get_span_context()
-        links = [Link(case_ctx)] if case_ctx.is_valid else []
-        token = otel_context.attach(otel_context.Context())
-        try:
-            with tracer.start_as_current_span(
-                "reporting sign", links=links, attributes={CASE_ID_ATTRIBUTE: case_id}
-            ):
-                result = await _sign(case_id, draft, assigned, deps, radiologist_id)
-        finally:
-            otel_context.detach(token)
+        with _human_step("reporting sign", case_id, row.trace):
+            result = await deps.reporting.sign(
+                case_id, radiologist_id, body.draft_version, idempotency_key
+            )
         deps.relay.wake()
         return result
 
-    @router.get("/reports/{case_id}")
+    @router.get("/reports/{report_id}")
     async def report(
-        case_id: str,
+        report_id: str,
         deps: Annotated[ReportingDeps, Depends(get_deps)],
         radiologist_id: Annotated[str, Depends(radiologist)],
-    ) -> dict[str, Any]:
-        signed = await signed_report(case_id, deps, radiologist_id)
-        return {
-            "report": json.loads(bytes(signed["canonical"])),
-            "signature": signed["signature"],
-            "key_id": signed["key_id"],
-            "algorithm": "Ed25519",
-        }
+    ) -> JSON:
+        return await deps.reporting.signed(report_id, radiologist_id)
 
-    @router.get("/reports/{case_id}/pdf")
+    @router.get("/reports/{report_id}/pdf")
     async def report_pdf(
-        case_id: str,
+        report_id: str,
         deps: Annotated[ReportingDeps, Depends(get_deps)],
         radiologist_id: Annotated[str, Depends(radiologist)],
     ) -> Response:
-        signed = await signed_report(case_id, deps, radiologist_id)
-        key = str(signed["object_key"]).removesuffix(".json") + ".pdf"
+        found = await deps.reporting.signed(report_id, radiologist_id)
+        key = f"reports/{found['report']['case_id']}/{report_id}.pdf"
         pdf = await deps.store.get(deps.settings.bucket_reports, key)
         return Response(pdf, media_type="application/pdf")
 
+    @router.post("/reports/{report_id}/addenda", status_code=201)
+    async def addendum(
+        report_id: str,
+        body: AddendumContent,
+        deps: Annotated[ReportingDeps, Depends(get_deps)],
+        radiologist_id: Annotated[str, Depends(radiologist)],
+        idempotency_key: Annotated[str, Header()] = "",
+    ) -> JSON:
+        result = await deps.reporting.addend(report_id, radiologist_id, body, idempotency_key)
+        deps.relay.wake()
+        return result
+
+    @router.get("/reports/{report_id}/verify")
+    async def verify(report_id: str, deps: Annotated[ReportingDeps, Depends(get_deps)]) -> JSON:
+        """Public: anyone holding a report id can check its signature."""
+        return await deps.reporting.verify(report_id)
+
+    @router.get("/keys")
+    async def keys(deps: Annotated[ReportingDeps, Depends(get_deps)]) -> JSON:
+        """Public: every reader's signing key, to verify reports without trusting us."""
+        return {"keys": await deps.reporting.public_keys()}
+
     @router.get("/keys/{kid}")
-    async def public_key(
-        kid: str, deps: Annotated[ReportingDeps, Depends(get_deps)]
-    ) -> dict[str, str]:
-        found = await deps.repo.public_key(kid)
-        if found is None:
-            raise NotFound(f"no key {kid}")
-        rad, raw = found
-        return {
-            "key_id": kid,
-            "radiologist_id": rad,
-            "algorithm": "Ed25519",
-            "public_key": base64.b64encode(raw).decode(),
-        }
+    async def public_key(kid: str, deps: Annotated[ReportingDeps, Depends(get_deps)]) -> JSON:
+        for key in await deps.reporting.public_keys():
+            if key["kid"] == kid:
+                return key
+        raise NotFound(f"no key {kid}")
 
     return router
 
 
-def _render(
-    document: dict[str, Any], signature: str, kid: str, study_uids: list[str]
-) -> tuple[bytes, bytes | None, bytes]:
-    """PDF, DICOM Encapsulated PDF (in the case's first study, if any) and FHIR JSON."""
-    pdf = render_pdf(document, signature=signature, key_id=kid)
-    dicom = (
-        encapsulated_pdf(
-            pdf,
-            report=document,
-            study_instance_uid=study_uids[0],
-            uid_root_entropy=str(document["report_id"]),
-        )
-        if study_uids
-        else None
-    )
-    fhir = json.dumps(diagnostic_report(document, pdf)).encode()
-    return pdf, dicom, fhir
-
-
-def _already_signed(case_id: str) -> str:
-    return f"case {case_id} already has a signed report; corrections are addenda"
-
-
-async def _sign(
-    case_id: str,
-    draft: ReportDraft,
-    assigned: CaseAssigned,
-    deps: ReportingDeps,
-    radiologist_id: str,
-) -> dict[str, Any]:
-    private = await deps.repo.signing_key(radiologist_id)
-    kid = key_id(private.public_key())
-    report_id = new_id()
-    signed_at = datetime.now(UTC)
-    document = {
-        "report_id": report_id,
-        "case_id": case_id,
-        "patient_pseudonym": assigned.patient_pseudonym,
-        "study_instance_uids": assigned.study_instance_uids,
-        "radiologist_id": radiologist_id,
-        "signed_at": signed_at.isoformat(),
-        "algorithm": "Ed25519",
-        "key_id": kid,
-        **draft.model_dump(mode="json"),
-    }
-    canonical = canonical_bytes(document)
-    signature = sign(private, canonical)
-    object_key = f"reports/{case_id}/{report_id}.json"
-    ref = await deps.store.put(
-        deps.settings.bucket_reports, object_key, canonical, content_type="application/json"
-    )
-    pdf, dicom, fhir = await asyncio.to_thread(
-        _render, document, signature, kid, assigned.study_instance_uids
-    )
-    pdf_ref = await deps.store.put(
-        deps.settings.bucket_reports,
-        f"reports/{case_id}/{report_id}.pdf",
-        pdf,
-        content_type="application/pdf",
-    )
-    fhir_ref = await deps.store.put(
-        deps.settings.bucket_reports,
-        f"reports/{case_id}/{report_id}.fhir.json",
-        fhir,
-        content_type="application/fhir+json",
-    )
-    archive_id = ""
-    if dicom is not None:
-        try:
-            archive_id = (await deps.orthanc.store_instance(dicom)).instance_id
-        except TransientError as exc:
-            raise ArchiveUnavailable("the archive did not answer; nothing was signed") from exc
-    event = ReportSigned(
-        case_id=case_id,
-        producer="reporting",
-        report_id=report_id,
-        radiologist_id=radiologist_id,
-        signed_at=signed_at,
-        key_id=kid,
-        signature=signature,
-        report=ref,
-        assessment=draft.assessment.summary,
-        pdf=pdf_ref,
-        fhir=fhir_ref,
-        archive_instance_id=archive_id,
-    )
-    status = CaseStatusChanged(
-        case_id=case_id,
-        producer="reporting",
-        causation_id=event.event_id,
-        state=CaseState.SIGNED,
-        detail=f"signed by {radiologist_id}",
-    )
+@contextlib.contextmanager
+def _human_step(name: str, case_id: str, carrier: dict[str, str]) -> Iterator[None]:
+    """A human step starts a new trace, linked to the case's automated trace."""
+    ctx = trace.get_current_span(_PROPAGATOR.extract(carrier)).get_span_context()
+    links = [Link(ctx)] if ctx.is_valid else []
+    token = otel_context.attach(otel_context.Context())
     try:
-        await deps.repo.record_signed(
-            report_id=report_id,
-            case_id=case_id,
-            radiologist_id=radiologist_id,
-            kid=kid,
-            canonical=canonical,
-            signature=signature,
-            signed_at=signed_at,
-            object_key=object_key,
-            events=[event, status],
-        )
-    except AlreadySigned as exc:
-        raise Conflict(_already_signed(case_id), code="already_signed") from exc
-    log.info("report_signed", report_id=report_id, key_id=kid)
-    return {"report_id": report_id, "key_id": kid, "signature": signature, "algorithm": "Ed25519"}
+        with tracer.start_as_current_span(
+            name, links=links, attributes={CASE_ID_ATTRIBUTE: case_id}
+        ):
+            yield
+    finally:
+        otel_context.detach(token)

@@ -8,7 +8,8 @@ from fastapi.responses import JSONResponse
 from secondread_reporting import handlers
 from secondread_reporting.api import ReportingDeps, build_router
 from secondread_reporting.auth import TokenVerifier
-from secondread_reporting.errors import ApiError, ArchiveUnavailable
+from secondread_reporting.errors import ApiError, ArchiveUnavailable, IncompleteReport
+from secondread_reporting.publisher import ArchivePublisher
 from secondread_reporting.repository import MIGRATIONS, ReportingRepository
 from secondread_reporting.service import Reporting, SystemClock
 from secondread_reporting.settings import ReportingSettings
@@ -16,7 +17,7 @@ from secondread_shared import topics
 from secondread_shared.broker import subscriber_options
 from secondread_shared.db import Database
 from secondread_shared.errors import error_body
-from secondread_shared.events import CaseAssigned
+from secondread_shared.events import CaseAssigned, RosterChanged
 from secondread_shared.orthanc import OrthancClient
 from secondread_shared.outbox import OutboxRelay
 from secondread_shared.secrets import fernet_from_key, load_key
@@ -49,12 +50,26 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
         relay=relay,
         orthanc=orthanc,
         verifier=verifier,
-        reporting=Reporting(repo, SystemClock(), settings.viewer_base_url),
+        reporting=Reporting(
+            cases=repo,
+            clock=SystemClock(),
+            viewer_base_url=settings.viewer_base_url,
+            drafts=repo,
+            signatures=repo,
+            keys=repo,
+            outputs=ArchivePublisher(
+                store, orthanc, settings.bucket_reports, settings.public_base_url
+            ),
+        ),
     )
 
     @runtime.broker.subscriber(topics.CASE_ASSIGNED, **subscriber_options("reporting"))
     async def on_case_assigned(event: CaseAssigned) -> None:
         await handlers.case_assigned(event, repo)
+
+    @runtime.broker.subscriber(topics.ROSTER_CHANGED, **subscriber_options("reporting"))
+    async def on_roster_changed(event: RosterChanged) -> None:
+        await handlers.roster_changed(event, repo)
 
     async def open_db() -> None:
         await db.open(MIGRATIONS)
@@ -70,7 +85,10 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
     @app.exception_handler(ApiError)
     async def refused(_request: Request, exc: ApiError) -> JSONResponse:
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-        return JSONResponse(error_body(exc.code, exc.message), exc.status, headers=headers)
+        body = error_body(exc.code, exc.message)
+        if isinstance(exc, IncompleteReport):
+            body["error"]["missing"] = exc.missing  # type: ignore[assignment]
+        return JSONResponse(body, exc.status, headers=headers)
 
     @app.exception_handler(ArchiveUnavailable)
     async def archive_down(_request: Request, exc: ArchiveUnavailable) -> JSONResponse:

@@ -21,6 +21,31 @@ class ApiError(PermanentError):
             self.code = code
 
 
+class PreconditionFailed(ApiError):
+    """The draft moved on since the version the client names (412)."""
+
+    status = 412
+    code = "stale_draft"
+
+
+class PreconditionRequired(ApiError):
+    """A write that must name the version it changes (428)."""
+
+    status = 428
+    code = "if_match_required"
+
+
+class IncompleteReport(ApiError):
+    """The draft cannot be signed yet; ``missing`` names each gap (422)."""
+
+    status = 422
+    code = "incomplete_report"
+
+    def __init__(self, missing: list[str]) -> None:
+        super().__init__("the report cannot be signed yet; missing: " + "; ".join(missing))
+        self.missing = missing
+
+
 class Unauthenticated(ApiError):
     """No bearer token, or one that does not verify (401)."""
 

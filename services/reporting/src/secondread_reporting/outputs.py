@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import io
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from fhir.resources.R4B.diagnosticreport import DiagnosticReport
@@ -26,62 +27,105 @@ ENCAPSULATED_PDF_STORAGE = UID("1.2.840.10008.5.1.4.1.1.104.1")
 LOINC_IMAGING_REPORT = ("18748-4", "Diagnostic imaging study")
 
 
-_PUNCTUATION = str.maketrans(
-    {"\u2014": "-", "\u2013": "-", "\u2018": "'", "\u2019": "'", "\u201c": '"',
-     "\u201d": '"', "\u2026": "...", "\u2265": ">=", "\u2264": "<=", "\u00a0": " "}
-)  # fmt: skip
+FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
+"""DejaVu Sans (Debian ``fonts-dejavu-core``): Latin, Greek, Cyrillic, arrows and math symbols,
+embedded as a subset, so no character of a report prints as '?'."""
 
 
-def _latin1(text: str) -> str:
-    """fpdf2's core fonts are Latin-1: common typography is mapped to ASCII, anything else
-    outside Latin-1 becomes '?' rather than failing."""
-    return text.translate(_PUNCTUATION).encode("latin-1", "replace").decode("latin-1")
+def _fonts(pdf: FPDF) -> str:
+    pdf.add_font("DejaVu", "", str(FONT_DIR / "DejaVuSans.ttf"))
+    pdf.add_font("DejaVu", "B", str(FONT_DIR / "DejaVuSans-Bold.ttf"))
+    pdf.add_font("DejaVuMono", "", str(FONT_DIR / "DejaVuSansMono.ttf"))
+    return "DejaVu"
 
 
-def render_pdf(report: dict[str, Any], *, signature: str, key_id: str) -> bytes:
-    """A one-document PDF of the signed report (the canonical JSON is what is signed)."""
+def render_pdf(
+    report: dict[str, Any],
+    *,
+    signature: str,
+    key_id: str,
+    fingerprint: str = "",
+    verification_url: str = "",
+) -> bytes:
+    """The signed report as PDF: the assessment first and prominent, then a table of the
+    original statements beside the verdicts, grades and comments, the recommendations, and the
+    signer block with the key fingerprint and the verification URL."""
     pdf = FPDF(format="A4")
     pdf.set_auto_page_break(auto=True, margin=15)
+    font = _fonts(pdf)
     pdf.add_page()
-    pdf.set_title("Second-opinion radiology report")
+    is_addendum = report.get("kind") == "addendum"
+    title = "Addendum to a second-opinion report" if is_addendum else "Second-opinion report"
+    pdf.set_title(title)
     pdf.set_creation_date(datetime.fromisoformat(report["signed_at"]))
 
     def heading(text: str) -> None:
-        pdf.set_font("Helvetica", "B", 12)
-        pdf.cell(0, 8, _latin1(text), new_x="LMARGIN", new_y="NEXT")
-        pdf.set_font("Helvetica", "", 10)
+        pdf.ln(2)
+        pdf.set_font(font, "B", 12)
+        pdf.cell(0, 8, text, new_x="LMARGIN", new_y="NEXT")
+        pdf.set_font(font, "", 10)
 
     def para(text: str) -> None:
-        pdf.multi_cell(0, 5, _latin1(text), align="L", new_x="LMARGIN", new_y="NEXT")
-        pdf.ln(1)
+        pdf.multi_cell(0, 5, text, align="L", new_x="LMARGIN", new_y="NEXT")
 
-    pdf.set_font("Helvetica", "B", 16)
-    pdf.cell(0, 10, "Second-opinion radiology report", new_x="LMARGIN", new_y="NEXT")
-    pdf.set_font("Helvetica", "", 10)
-    para(f"Case: {report['case_id']}")
-    para(f"Patient (pseudonym): {report['patient_pseudonym']}")
-    para(f"Report: {report['report_id']}")
-    heading("Assessment")
-    changes = ", ".join(report["assessment"].get("changes", [])) or "none"
-    para(f"{report['assessment']['summary']} (changes to diagnosis/severity/staging: {changes})")
-    heading("Findings")
+    pdf.set_font(font, "B", 16)
+    pdf.cell(0, 10, title, new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font(font, "", 9)
+    para(f"Case {report['case_id']} · patient (pseudonym) {report['patient_pseudonym']}")
+    para(f"Report {report['report_id']}")
+    if is_addendum and report.get("amends"):
+        amends = report["amends"]
+        para(f"Amends report {amends['report_id']} (sha256 {amends['sha256']})")
+
+    a = report["assessment"]
+    pdf.ln(3)
+    pdf.set_fill_color(235, 240, 250)
+    pdf.set_font(font, "B", 13)
+    pdf.multi_cell(0, 7, f"Assessment: {a['summary']}", border=1, fill=True,
+                   new_x="LMARGIN", new_y="NEXT")  # fmt: skip
+    pdf.set_font(font, "", 10)
+
+    def yes_no(flag: object) -> str:
+        return "yes" if flag else "no"
+
+    para(
+        f"Diagnosis changed: {yes_no(a.get('diagnosis_changed'))} · "
+        f"severity changed: {yes_no(a.get('severity_changed'))} · "
+        f"staging changed: {yes_no(a.get('staging_changed'))}"
+    )
+    if report.get("clinical_question"):
+        heading("Clinical question")
+        para(report["clinical_question"])
+    heading("Addendum" if is_addendum else "Findings")
     para(report["findings"])
     if report.get("statements"):
-        heading("Original report, statement by statement")
-        for st in report["statements"]:
-            comment = f": {st['comment']}" if st.get("comment") else ""
-            para(f"[{st['verdict']}] {st['statement']}{comment}")
-    if report.get("recommendations"):
-        heading("Recommendations")
-        for rec in report["recommendations"]:
-            para(f"- {rec}")
-    heading("Signature")
-    para(
-        f"Signed by {report['radiologist_id']} ({report['credentials']}) at {report['signed_at']}."
-    )
-    para(f"Ed25519 key {key_id}, signature over the canonical JSON:")
-    pdf.set_font("Courier", "", 8)
-    para(signature)
+        heading("The original report, statement by statement")
+        pdf.set_font(font, "", 9)
+        with pdf.table(col_widths=(8, 70, 20, 12, 60), text_align="LEFT") as table:
+            table.row(["#", "Original statement", "Verdict", "Grade", "Comment"])
+            for st in report["statements"]:
+                table.row([str(st["number"]), st["statement"], st["verdict"] or "",
+                           st.get("grade") or "", st.get("comment") or ""])  # fmt: skip
+        pdf.set_font(font, "", 10)
+    heading("Recommendations")
+    for rec in report.get("recommendations") or []:
+        para(f"• {rec['text'] if isinstance(rec, dict) else rec}")
+    heading("Signed by")
+    signer = report.get("signer") or {}
+    name = signer.get("display_name") or report.get("radiologist_id", "")
+    creds = signer.get("credentials") or report.get("credentials", "")
+    para(f"{name}{', ' + creds if creds else ''}")
+    if signer.get("certifications"):
+        para("Board certifications: " + "; ".join(signer["certifications"]))
+    if signer.get("licence"):
+        para(f"Licence: {signer['licence']}")
+    para(f"Signed at {report['signed_at']} (Ed25519, key {key_id})")
+    if fingerprint:
+        para(f"Key fingerprint (sha256): {fingerprint}")
+    if verification_url:
+        para(f"Verify: {verification_url}")
+    pdf.set_font("DejaVuMono", "", 7)
+    para(f"Signature over the RFC 8785 canonical JSON: {signature}")
     return bytes(pdf.output())
 
 
@@ -140,6 +184,13 @@ def encapsulated_pdf(
     return out.getvalue()
 
 
+def _signer_line(report: dict[str, Any]) -> str:
+    signer = report.get("signer") or {}
+    name = signer.get("display_name") or report["radiologist_id"]
+    creds = signer.get("credentials") or report.get("credentials", "")
+    return f"{name} ({creds})" if creds else str(name)
+
+
 def diagnostic_report(report: dict[str, Any], pdf: bytes, *, pdf_url: str = "") -> dict[str, Any]:
     """A FHIR R4B DiagnosticReport of the signed report, validated by ``fhir.resources``."""
     code, display = LOINC_IMAGING_REPORT
@@ -168,7 +219,7 @@ def diagnostic_report(report: dict[str, Any], pdf: bytes, *, pdf_url: str = "") 
                 }
             },
             "issued": report["signed_at"],
-            "performer": [{"display": f"{report['radiologist_id']} ({report['credentials']})"}],
+            "performer": [{"display": _signer_line(report)}],
             "conclusion": report["assessment"]["summary"],
             "presentedForm": [
                 {

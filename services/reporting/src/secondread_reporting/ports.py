@@ -7,7 +7,10 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
-from secondread_shared.events import CaseAssigned, Event
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from secondread_reporting.report import DraftContent
+from secondread_shared.events import CaseAssigned, Event, ObjectRef
 
 
 class CaseStatus(StrEnum):
@@ -43,6 +46,88 @@ class Cases(Protocol):
         """Move ``case_id`` from ``expected`` to ``status`` and enqueue ``events`` atomically;
         False when the case was not in ``expected`` (nothing changed)."""
         ...
+
+
+@dataclass(frozen=True)
+class Draft:
+    version: int
+    content: DraftContent
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One signature in the making: its document is fixed (canonical bytes and signature) before
+    any output is written, so a retry writes the same objects under the same names."""
+
+    report_id: str
+    case_id: str
+    kind: str
+    amends: str | None
+    radiologist_id: str
+    draft_version: int
+    key_id: str
+    canonical: bytes
+    signature: str
+    signed_at: datetime
+    archive_ids: list[str]
+    completed: bool = False
+
+
+@dataclass(frozen=True)
+class Written:
+    """Where a signed document's outputs went."""
+
+    report: ObjectRef
+    signature: ObjectRef
+    pdf: ObjectRef
+    fhir: ObjectRef
+    archive_ids: list[str]
+
+
+class Drafts(Protocol):
+    async def draft(self, case_id: str) -> Draft | None: ...
+
+    async def save_draft(
+        self, case_id: str, reader: str, content: DraftContent, expected: int | None
+    ) -> int | None: ...
+
+
+class Signatures(Protocol):
+    async def signed_report(self, case_id: str) -> dict[str, Any] | None: ...
+
+    async def report(self, report_id: str) -> dict[str, Any] | None: ...
+
+    async def attempt_for_key(self, case_id: str, key: str) -> tuple[Attempt, str] | None: ...
+
+    async def pending_attempt(self, case_id: str) -> Attempt | None: ...
+
+    async def save_attempt(self, attempt: Attempt, key: str, request: str) -> None: ...
+
+    async def bind_key(self, attempt: Attempt, key: str, request: str) -> None: ...
+
+    async def set_archive_ids(self, report_id: str, ids: list[str]) -> None: ...
+
+    async def record_signed(
+        self, attempt: Attempt, *, object_key: str, events: list[Event]
+    ) -> bool: ...
+
+
+class Keys(Protocol):
+    async def signing_key(self, radiologist_id: str) -> Ed25519PrivateKey: ...
+
+    async def public_key(self, kid: str) -> tuple[str, bytes] | None: ...
+
+    async def keys(self) -> list[dict[str, Any]]: ...
+
+
+class Outputs(Protocol):
+    """Writes a signed document's outputs: the reports bucket, then the archive."""
+
+    async def write(
+        self, attempt: Attempt, document: dict[str, Any], fingerprint: str
+    ) -> Written: ...
+
+    async def remove_archived(self, archive_ids: list[str]) -> None: ...
 
 
 class Clock(Protocol):

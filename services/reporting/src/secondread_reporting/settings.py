@@ -23,4 +23,6 @@ class ReportingSettings(CommonSettings):
     # Encrypts the radiologists' private signing keys at rest.
     signing_master_key: SecretStr | None = None
     signing_master_key_file: Path | None = None
+    public_base_url: str = "http://127.0.0.1:8004"
+    """Where the API is reached from outside: the verification URL printed on every PDF."""
     viewer_base_url: str = "http://127.0.0.1:8042/ui/app/#/"
