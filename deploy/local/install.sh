@@ -4,7 +4,8 @@
 #   bash deploy/local/install.sh
 #
 # Steps (each skipped when already satisfied, one progress line each):
-#   1. Debian packages: orthanc, orthanc-dicomweb, dcmtk, dicom3tools, kcat, poppler-utils, PostgreSQL 15,
+#   1. Debian packages: orthanc, orthanc-dicomweb, dcmtk, dicom3tools, kcat, poppler-utils,
+#      fonts-dejavu-core (the report PDF), PostgreSQL 15,
 #      a JRE (only if `java` is missing), maven (only if `mvn` is missing), unzip
 #   2. Apache Kafka jars (Maven), into $CACHE/kafka-<version>/libs
 #   3. versitygw and jaeger (Go module proxy), into $CACHE/bin
@@ -42,7 +43,7 @@ fi
 # --------------------------------------------------------------------------------------------
 step "apt packages"
 missing=()
-for pkg in orthanc orthanc-dicomweb dcmtk dicom3tools kcat poppler-utils; do
+for pkg in orthanc orthanc-dicomweb dcmtk dicom3tools kcat poppler-utils fonts-dejavu-core; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
 done
 [ -x /usr/lib/postgresql/15/bin/postgres ] || missing+=(postgresql-15)
