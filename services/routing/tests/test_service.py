@@ -413,3 +413,16 @@ async def test_a_timeout_with_nobody_else_keeps_the_case_and_starts_the_timer_ag
     [row] = repo.state.assignments
     assert row["closed_at"] is None and row["accept_by"] == clock.t + timedelta(hours=4)
     assert len(assigned(repo)) == 1 and statuses(repo)[-1][0] == "assigned"
+
+
+async def test_over_capacity_describes_the_current_assignment_only() -> None:
+    service, repo, _ = make([reader("a", max_open=1), reader("b", max_open=1)], capacity="soft")
+    await service.route_case(event("c1"))
+    await service.route_case(event("c2"))
+    await service.route_case(event("c3"))  # both are full: a, over capacity
+    await service.report_signed(signed("c2", "b"))  # b frees up
+    await service.case_declined(CaseDeclined(case_id="c3", producer="r", radiologist_id="a"))
+    last = assigned(repo)[-1]
+    assert (last.case_id, last.radiologist_id) == ("c3", "b")
+    assert "over_capacity" not in last.flags
+    assert "over_capacity" in assigned(repo)[2].flags

@@ -239,7 +239,9 @@ class RoutingService:
                 log.warning("case_unassigned", subspecialty=case.subspecialty, reason=choice.reason)
             return False
         reader = choice.reader
-        if choice.over_capacity and OVER_CAPACITY_FLAG not in case.flags:
+        # the flag describes this assignment: a reassignment within capacity drops it
+        case.flags = [f for f in case.flags if f != OVER_CAPACITY_FLAG]
+        if choice.over_capacity:
             case.flags.append(OVER_CAPACITY_FLAG)
             log.warning("assigned_over_capacity", radiologist=reader.id)
         deadline = self._accept_by(case, now)
