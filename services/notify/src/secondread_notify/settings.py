@@ -11,7 +11,7 @@ from secondread_shared.settings import CommonSettings
 def _local_channels() -> dict[str, list[Channel]]:
     """The local demo hospital: email, and the report back into its PACS (the second Orthanc)."""
     return {
-        "demo-hospital": [
+        "demo": [
             EmailChannel(),
             DicomChannel(ae_title="DEMO_PACS", host="127.0.0.1", port=4243),
         ]
@@ -42,7 +42,7 @@ class NotifySettings(CommonSettings):
     """Where physicians verify a signature (reporting's public address), for the cover page."""
     delivery_channels: dict[str, list[Channel]] = Field(default_factory=_local_channels)
     """Channels by hospital id (``SECONDREAD_DELIVERY_CHANNELS``, JSON), e.g.
-    ``{"demo-hospital": [{"kind": "email"}, {"kind": "webhook", "url": "...", "secret": "..."}]}``.
+    ``{"demo": [{"kind": "email"}, {"kind": "webhook", "url": "...", "secret": "..."}]}``.
     A hospital not listed gets email only."""
 
     def channels(self, hospital_id: str) -> list[Channel]:
