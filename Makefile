@@ -1,15 +1,16 @@
 # secondread: the two commands first.
 #   make up     install what is missing, start the stack and the five services, print where they are
 #   make test   lint, type-check, unit, component and end-to-end tests (starts the stack if needed)
+#   make demo   a guided tour: one synthetic case from upload to a verifiable signature
 
 SHELL := /bin/bash
 PY := .venv/bin/python
 UV := $${SECONDREAD_CACHE_DIR:-$$HOME/.cache/secondread}/uv-venv/bin/uv
 
-.PHONY: up down status install test lint typecheck unit e2e bench lock asyncapi k8s help
+.PHONY: up down status install test lint typecheck unit e2e bench lock asyncapi k8s demo help
 
 help:
-	@echo "make up | down | status | test | lint | typecheck | unit | e2e | bench | lock | asyncapi | k8s"
+	@echo "make up | down | status | demo | test | lint | typecheck | unit | e2e | bench | lock | asyncapi | k8s"
 
 install:
 	@bash deploy/local/install.sh
@@ -22,6 +23,10 @@ down:
 
 status:
 	@$(PY) -m secondread_cli.main status
+
+# The guided tour (starts the stack if needed); see docs/reporting.md.
+demo: install
+	@$(PY) -m secondread_cli.demo
 
 lint: install
 	$(PY) -m ruff check shared services cli tests bench docs deploy

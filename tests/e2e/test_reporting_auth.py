@@ -130,3 +130,4 @@ def test_readers_see_only_their_cases_and_operators_only_status() -> None:
     # a hospital admin is not an operator
     admin = httpx.get(f"{url}/status", headers=TOKENS.auth(HOSPITAL_ADMIN), timeout=10)
     assert admin.status_code == 403
+    httpx.post(f"{url}/decline", headers=TOKENS.auth("rad-okafor"), json={"reason": "clean-up"})
