@@ -10,7 +10,7 @@ from typing import Literal
 from secondread_shared.events import ReportSigned
 
 Role = Literal["physician", "patient"]
-CHANNELS: tuple[str, ...] = ("email", "webhook", "dicom")
+CHANNELS: tuple[str, ...] = ("email", "webhook", "fhir", "dicom")
 """The channels this notify delivers over (a worker claims only these)."""
 
 

@@ -29,6 +29,8 @@ from secondread_notify.channels import (
     DicomSender,
     EmailChannel,
     EmailSender,
+    FhirChannel,
+    FhirSender,
     Message,
     Sender,
     SendFailed,
@@ -82,9 +84,9 @@ class ReportStore(Protocol):
     async def get_verified(self, ref: ObjectRef) -> bytes: ...
 
 
-IDENTITY_CHANNELS = frozenset({"email", "dicom"})
+IDENTITY_CHANNELS = frozenset({"email", "dicom", "fhir"})
 """Channels whose delivery copy carries the restored identity (the cover page; the DICOM
-header). The webhook carries the signed report and FHIR resource as signed, pseudonymous."""
+header; the FHIR subject). The webhook carries the signed documents as signed, pseudonymous."""
 
 
 @dataclass
@@ -109,6 +111,8 @@ def channel_senders(
             return WebhookSender(channel, client)
         if isinstance(channel, DicomChannel):
             return DicomSender(channel)
+        if isinstance(channel, FhirChannel):
+            return FhirSender(channel, client)
         if isinstance(channel, EmailChannel):
             return EmailSender(send_mail, settings.mail_from, channel)
         raise SendFailed(f"channel {kind} is not configured for the hospital", permanent=True)
@@ -118,7 +122,7 @@ def channel_senders(
 
 def recipients(contacts: dict[str, Any], channels: Sequence[Channel]) -> list[Recipient]:
     """Who gets the report over which channel: by email the referring physician, and the
-    patient where the intake gave an address; by webhook and DICOM the physician's hospital."""
+    patient where the intake gave an address; by webhook, FHIR and DICOM the hospital."""
     out: list[Recipient] = []
     physician = (str(contacts["physician_name"]), str(contacts["physician_email"]))
     for channel in channels:

@@ -10,9 +10,12 @@ from pydantic import Field
 from secondread_notify.channels.base import Message, Outcome, Sender, SendFailed
 from secondread_notify.channels.dicom import DicomChannel, DicomSender
 from secondread_notify.channels.email import EmailChannel, EmailSender
+from secondread_notify.channels.fhir import FhirChannel, FhirSender
 from secondread_notify.channels.webhook import WebhookChannel, WebhookSender
 
-Channel = Annotated[EmailChannel | WebhookChannel | DicomChannel, Field(discriminator="kind")]
+Channel = Annotated[
+    EmailChannel | WebhookChannel | FhirChannel | DicomChannel, Field(discriminator="kind")
+]
 """One channel of a hospital's delivery configuration."""
 
 __all__ = [
@@ -21,6 +24,8 @@ __all__ = [
     "DicomSender",
     "EmailChannel",
     "EmailSender",
+    "FhirChannel",
+    "FhirSender",
     "Message",
     "Outcome",
     "SendFailed",
