@@ -33,8 +33,9 @@ class CaseRecord:
     flags: list[str]
     priors: list[PriorStudy]
     opinions: list[EarlierOpinion]
-    state: str = "new"
-    """``assigned``, ``unassigned`` (waiting for a reader) or ``signed``."""
+    state: str = ""
+    """A :class:`~secondread_shared.events.CaseState` value: ``assigned``, ``unassigned``
+    (waiting for a reader) or ``signed``; empty before the first decision."""
     reason: str = ""
     excluded: list[str] = field(default_factory=list)
     """Readers who declined the case or let it time out."""

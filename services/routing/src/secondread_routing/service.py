@@ -387,8 +387,8 @@ class RoutingService:
                 await unit.close_assignment(current.id, "signed", self.clock.now())
             case = await unit.case(event.case_id)
             if case is not None:
-                if case.state != "signed":
-                    case.state, case.reason = "signed", ""
+                if case.state != CaseState.SIGNED.value:
+                    case.state, case.reason = CaseState.SIGNED.value, ""
                     await unit.save_case(case)
                 await unit.record_opinion(
                     EarlierOpinion(
