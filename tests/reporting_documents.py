@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
+
+import pytest
 
 from secondread_reporting.report import DraftContent, report_document
 from secondread_reporting.statements import split_statements
@@ -66,3 +71,14 @@ def document(**over: Any) -> dict[str, Any]:
         signed_at=datetime(2026, 11, 28, 5, 0, tzinfo=UTC),
         key_id="k1",
     )
+
+
+def dciodvfy_errors(data: bytes, tmp: Path) -> list[str]:
+    """``Error -`` lines of dicom3tools' IOD validator (Debian ``dicom3tools``)."""
+    if shutil.which("dciodvfy") is None:
+        pytest.fail("dciodvfy is missing: run deploy/local/install.sh")
+    path = tmp / "object.dcm"
+    path.write_bytes(data)
+    done = subprocess.run(["dciodvfy", str(path)], capture_output=True, check=False)
+    text = (done.stdout + done.stderr).decode(errors="replace")
+    return [line for line in text.splitlines() if line.startswith("Error")]

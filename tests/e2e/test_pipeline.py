@@ -169,8 +169,8 @@ def test_case_travels_from_upload_to_delivered_email(tmp_path: Path) -> None:
         assert_clean(asyncio.run(store.get(ref["bucket"], ref["key"])), secrets, ref["key"])
     for study_id in event["orthanc_study_ids"]:
         instances = httpx.get(f"http://127.0.0.1:8042/studies/{study_id}/instances").json()
-        # the 4 images, and the signed report beside them as an Encapsulated PDF
-        assert len(instances) == 5
+        # the 4 images, and the signed report beside them as an Encapsulated PDF and an SR
+        assert len(instances) == 6
         for inst in instances:
             data = httpx.get(f"http://127.0.0.1:8042/instances/{inst['ID']}/file").content
             assert_clean(data, secrets, "the Orthanc archive")

@@ -26,7 +26,7 @@ from tests.e2e.reporting_support import (
     archived_study,
     put_on_worklist,
 )
-from tests.reporting_documents import DRAFT
+from tests.reporting_documents import DRAFT, dciodvfy_errors
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("running_stack")]
 
@@ -221,3 +221,23 @@ def test_an_addendum_is_signed_cites_the_original_and_is_published(
 
     [event] = wait_for("the addendum on report.signed", published)
     assert event["amends"] == original["report_id"] and event["report_id"] == add["report_id"]
+
+
+def test_the_pdf_and_the_structured_report_are_new_series_of_the_case_study(
+    signed_case: dict[str, Any], tmp_path: Path
+) -> None:
+    series = httpx.get(f"{ORTHANC}/studies/{signed_case['orthanc_id']}/series").json()
+    assert {s["MainDicomTags"]["Modality"] for s in series} == {"CT", "DOC", "SR"}
+    texts = []
+    for s in series:
+        modality = s["MainDicomTags"]["Modality"]
+        if modality == "CT":
+            continue
+        [instance] = s["Instances"]  # one instance per report (and per addendum, if signed yet)
+        data = httpx.get(f"{ORTHANC}/instances/{instance}/file").content
+        tags = httpx.get(f"{ORTHANC}/instances/{instance}/simplified-tags").json()
+        assert tags["StudyInstanceUID"] == signed_case["uid"]
+        assert tags["PatientID"] == signed_case["pseudonym"]
+        assert dciodvfy_errors(data, tmp_path) == [], modality
+        texts.append(json.dumps(tags))
+    assert any("Upgraded: suspicious for primary lung cancer" in t for t in texts)

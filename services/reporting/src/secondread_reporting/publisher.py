@@ -17,6 +17,7 @@ from typing import Any
 from secondread_reporting.outputs import diagnostic_report, encapsulated_pdf, render_pdf
 from secondread_reporting.ports import Attempt, Written
 from secondread_reporting.signing import sha256_hex, signature_file
+from secondread_reporting.sr import comprehensive_sr
 from secondread_shared.orthanc import OrthancClient
 from secondread_shared.storage import ObjectStore
 
@@ -52,8 +53,9 @@ class ArchivePublisher:
             ).encode(),
             content_type="application/json",
         )
+        evidence = await self._evidence(document)
         pdf_bytes, dicoms, fhir_bytes = await asyncio.to_thread(
-            self._render, attempt, document, fingerprint
+            self._render, attempt, document, fingerprint, evidence
         )
         pdf = await put(self.bucket, f"{prefix}.pdf", pdf_bytes, content_type="application/pdf")
         fhir = await put(
@@ -62,8 +64,22 @@ class ArchivePublisher:
         archive_ids = [(await self.orthanc.store_instance(d)).instance_id for d in dicoms]
         return Written(report=report, signature=sig, pdf=pdf, fhir=fhir, archive_ids=archive_ids)
 
+    async def _evidence(self, document: dict[str, Any]) -> bytes | None:
+        """An image of the case's first study in the archive (the SR's evidence), if any."""
+        uids = document.get("study_instance_uids") or []
+        if not uids:
+            return None
+        studies = await self.orthanc.find_studies({"StudyInstanceUID": uids[0]})
+        for study in studies:
+            for series in await self.orthanc.study_series(str(study["ID"])):
+                if series.get("MainDicomTags", {}).get("Modality") in ("DOC", "SR"):
+                    continue
+                if series.get("Instances"):
+                    return await self.orthanc.instance_file(str(series["Instances"][0]))
+        return None
+
     def _render(
-        self, attempt: Attempt, document: dict[str, Any], fingerprint: str
+        self, attempt: Attempt, document: dict[str, Any], fingerprint: str, evidence: bytes | None
     ) -> tuple[bytes, list[bytes], bytes]:
         pdf = render_pdf(
             document,
@@ -81,6 +97,8 @@ class ArchivePublisher:
                     pdf, report=document, study_instance_uid=uids[0], uid_root_entropy=entropy
                 )
             )
+        if evidence is not None:
+            dicoms.append(comprehensive_sr(document, evidence, uid_entropy=entropy))
         fhir = json.dumps(diagnostic_report(document, pdf)).encode()
         return pdf, dicoms, fhir
 
