@@ -13,13 +13,11 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from secondread_cli import smtp_sink, stack
+from secondread_cli import stack
 from secondread_shared.settings import SERVICE_PORTS
 
 # ---- locations ---------------------------------------------------------------------------------
@@ -115,9 +113,9 @@ def test_live_pid_removes_a_pid_file_whose_pid_was_reused(tmp_path: Path) -> Non
 def test_live_pid_removes_a_stale_pid_file(tmp_path: Path) -> None:
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     child.wait()
-    stack.write_pid(stack.pid_file("smtp", tmp_path), child.pid)
-    assert stack.live_pid("smtp", "python", tmp_path) is None
-    assert not stack.pid_file("smtp", tmp_path).exists()
+    stack.write_pid(stack.pid_file("mailpit", tmp_path), child.pid)
+    assert stack.live_pid("mailpit", "python", tmp_path) is None
+    assert not stack.pid_file("mailpit", tmp_path).exists()
 
 
 def test_live_pid_removes_a_garbage_pid_file(tmp_path: Path) -> None:
@@ -157,7 +155,7 @@ def test_components_in_start_order_with_unique_ports() -> None:
         "orthanc",
         "orthanc-pacs",
         "jaeger",
-        "smtp",
+        "mailpit",
     )
     ports = [p for c in table.values() for p in c.ports]
     assert len(ports) == len(set(ports))
@@ -168,7 +166,7 @@ def test_components_in_start_order_with_unique_ports() -> None:
 
 def test_select_orders_and_validates() -> None:
     assert stack.select(None) == list(stack.ALL_COMPONENTS)
-    assert stack.select(["smtp", "postgres", "kafka"]) == ["postgres", "kafka", "smtp"]
+    assert stack.select(["mailpit", "postgres", "kafka"]) == ["postgres", "kafka", "mailpit"]
     with pytest.raises(ValueError, match="unknown component"):
         stack.select(["postgres", "zookeeper"])
 
@@ -290,28 +288,6 @@ def test_jaeger_config_binds_loopback_only() -> None:
     endpoints = re.findall(r"(?:endpoint|host):\s*(\S+)", text)
     assert endpoints
     assert all(e.startswith("127.0.0.1") for e in endpoints), endpoints
-
-
-# ---- smtp sink (pure parts) ----------------------------------------------------------------------
-
-
-def test_message_filename_is_sortable_and_unique() -> None:
-    ident = uuid.UUID(int=1)
-    name = smtp_sink.message_filename(datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=UTC), ident)
-    assert name == f"20260102T030405.000006Z-{ident.hex}.eml"
-    assert smtp_sink.message_filename() != smtp_sink.message_filename()
-
-
-def test_write_message_is_atomic(tmp_path: Path) -> None:
-    path = smtp_sink.write_message(tmp_path, b"Subject: x\r\n\r\nbody\r\n", name="m.eml")
-    assert path == tmp_path / "m.eml"
-    assert path.read_bytes() == b"Subject: x\r\n\r\nbody\r\n"
-    assert list((tmp_path / ".tmp").iterdir()) == []
-
-
-def test_envelope_headers() -> None:
-    hdr = smtp_sink.envelope_headers("a@x.org", ["b@y.org", "c@z.org"])
-    assert hdr == b"X-Envelope-From: <a@x.org>\r\nX-Envelope-To: <b@y.org>, <c@z.org>\r\n"
 
 
 def test_owner_pid() -> None:

@@ -8,7 +8,7 @@
 #      fonts-dejavu-core (the report PDF), PostgreSQL 15,
 #      a JRE (only if `java` is missing), maven (only if `mvn` is missing), unzip
 #   2. Apache Kafka jars (Maven), into $CACHE/kafka-<version>/libs
-#   3. versitygw and jaeger (Go module proxy), into $CACHE/bin
+#   3. versitygw, mailpit and jaeger (Go module proxy), into $CACHE/bin
 #   4. Keycloak (Maven Central zip, needs a Java 21+ JDK), into $CACHE/keycloak-<version>
 #   5. uv (PyPI) into $CACHE/uv-venv, then the project's .venv synced to requirements.lock
 #
@@ -18,6 +18,7 @@ set -euo pipefail
 KAFKA_VERSION=4.3.1
 KEYCLOAK_VERSION=26.7.3
 VERSITYGW_VERSION=v1.7.0
+MAILPIT_VERSION=v1.33.1
 JAEGER_VERSION=v1.76.0
 UV_VERSION=0.13.9
 PYTHON_VERSION=3.11
@@ -102,7 +103,7 @@ else
 fi
 
 # --------------------------------------------------------------------------------------------
-# 3. Go binaries: versitygw, jaeger
+# 3. Go binaries: versitygw, mailpit, jaeger
 # --------------------------------------------------------------------------------------------
 command -v go >/dev/null || [ -x /usr/local/go/bin/go ] || die "Go toolchain not found (need go >= 1.24)"
 command -v go >/dev/null || export PATH="/usr/local/go/bin:$PATH"
@@ -122,6 +123,20 @@ else
        >"$log" 2>&1; then
     tail -n 20 "$log" >&2
     die "go install versitygw failed (full log: $log)"
+  fi
+  done_ "built"
+fi
+
+step "mailpit $MAILPIT_VERSION"
+if [ -x "$CACHE/bin/mailpit" ] \
+   && [ "$(go_mod_version "$CACHE/bin/mailpit" github.com/axllent/mailpit)" = "$MAILPIT_VERSION" ]; then
+  done_ "cached"
+else
+  printf '(building, about 2 minutes cold) ... '
+  log="$CACHE/mailpit-build.log"
+  if ! GOBIN="$CACHE/bin" go install "github.com/axllent/mailpit@$MAILPIT_VERSION" >"$log" 2>&1; then
+    tail -n 20 "$log" >&2
+    die "go install mailpit failed (full log: $log)"
   fi
   done_ "built"
 fi

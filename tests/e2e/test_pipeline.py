@@ -22,7 +22,7 @@ import pytest
 import rfc8785
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from secondread_cli import kafka_tools, stack
+from secondread_cli import kafka_tools, mail, stack
 from secondread_cli.traces import case_traces, services_in
 from secondread_shared import topics
 from secondread_shared.settings import CommonSettings
@@ -47,12 +47,11 @@ def read_topic(topic: str, case_id: str) -> list[tuple[bytes, list[tuple[str, by
 
 
 def find_mails(case_id: str) -> dict[str, Message]:
-    """The case's delivered emails by recipient (To)."""
+    """The case's delivered emails by recipient (To), read from the mail server (Mailpit)."""
     found: dict[str, Message] = {}
-    for path in sorted((stack.stack_dir() / "mail").glob("*.eml")):
-        msg = email.message_from_bytes(path.read_bytes())
-        if msg.get("X-Secondread-Case-Id") == case_id:
-            found[str(msg["To"])] = msg
+    for data in mail.of_case(case_id):
+        msg = email.message_from_bytes(data)
+        found[str(msg["To"])] = msg
     return found
 
 

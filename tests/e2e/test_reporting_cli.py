@@ -46,7 +46,9 @@ def test_the_demo_tour_ends_with_a_report_that_verifies() -> None:
     assert "[scripted demo reader " in out
     for step in ("received", "deidentified", "assigned", "signed", "notified"):
         assert f"  {step} " in out, step
-    assert "assessment: Growing spiculated nodule" in out and ".eml" in out
+    assert (
+        "assessment: Growing spiculated nodule" in out and "delivered: http://127.0.0.1:8025" in out
+    )
     report_id = out.strip().splitlines()[-1]
     assert f"secondread verify {report_id}" in out
     assert run("secondread_cli.main", "verify", report_id).returncode == 0

@@ -29,7 +29,7 @@ import httpx
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
 
-from secondread_cli import keycloak, stack
+from secondread_cli import keycloak, mail, stack
 
 REPORTING = "http://127.0.0.1:8004"
 PACS = "http://127.0.0.1:8043"
@@ -182,13 +182,8 @@ def main() -> None:
     report_id = signed["report_id"]
     scripted(reader, f"signs: report {report_id} (Ed25519 key {signed['key_id']})")
 
-    mail_dir = stack.stack_dir() / "mail"
-
-    def delivered() -> list[Path] | None:
-        found = [
-            p for p in sorted(mail_dir.glob("*.eml")) if case_id in p.read_text(errors="replace")
-        ]
-        return found or None
+    def delivered() -> list[bytes] | None:
+        return mail.of_case(case_id) or None
 
     mails = wait("the delivery email", delivered, timeout=120)
 
@@ -211,7 +206,8 @@ def main() -> None:
     links = view["viewer_links"]
     if links:
         say(f"   DICOM:      the Encapsulated PDF, a new series of the case's study: {links[0]}")
-    say(f"   email:      {mails[-1]}")
+    say(f"   email:      {len(mails)} delivered: {mail.base_url()} (or secondread mail list)")
+    say(f"   hospital PACS: the report beside the original study at {PACS}/ui/app/")
     say(f"   verify:     secondread verify {report_id}")
     say(f"               ({REPORTING}/v1/reports/{report_id}/verify; keys at {REPORTING}/v1/keys)")
     sys.stdout.write(report_id + "\n")

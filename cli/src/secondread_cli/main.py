@@ -76,7 +76,7 @@ def status() -> None:
             str(s.log),
         )
     out.print(table)
-    out.print(f"stack folder: {stack.stack_dir()}   mail: {stack.stack_dir() / 'mail'}")
+    out.print(f"stack folder: {stack.stack_dir()}   mail: http://127.0.0.1:8025 (secondread mail)")
     if not all(s.healthy for s in rows):
         raise typer.Exit(1)
 
@@ -225,6 +225,44 @@ def events(case_id: str, bootstrap: KafkaOpt = KAFKA) -> None:
     for ev in evs:
         table.add_row(ev["occurred_at"][:23], ev["state"], ev["producer"], ev.get("detail", ""))
     out.print(table)
+
+
+mail_app = typer.Typer(
+    help="The local mail server (Mailpit): delivered emails.", no_args_is_help=True
+)
+app.add_typer(mail_app, name="mail")
+
+
+@mail_app.command("list")
+def mail_list() -> None:
+    """The delivered emails, newest first (web UI: http://127.0.0.1:8025)."""
+    from secondread_cli import mail
+
+    try:
+        found = mail.messages()
+    except mail.MailError as exc:
+        err.print(f"[red]{exc}[/red] (is the stack up? make up)")
+        raise typer.Exit(1) from exc
+    table = Table("received", "to", "subject", "attachments", "id")
+    for m in found:
+        table.add_row(m.created[:19], ", ".join(m.to), m.subject, str(m.attachments), m.id)
+    out.print(table)
+    err.print(f"{len(found)} messages")
+
+
+@mail_app.command("save")
+def mail_save(
+    folder: Annotated[Path, typer.Argument(help="Where to write <id>.eml files")],
+) -> None:
+    """Write every delivered email as an .eml file in FOLDER."""
+    from secondread_cli import mail
+
+    try:
+        written = mail.save(folder)
+    except mail.MailError as exc:
+        err.print(f"[red]{exc}[/red] (is the stack up? make up)")
+        raise typer.Exit(1) from exc
+    err.print(f"{len(written)} messages in {folder}")
 
 
 dlq_app = typer.Typer(help="List and replay dead letters.", no_args_is_help=True)

@@ -68,6 +68,7 @@ JAEGER_QUERY_PORT = 16686
 JAEGER_OTLP_GRPC_PORT = 4317
 JAEGER_OTLP_HTTP_PORT = 4318
 SMTP_PORT = 2525
+MAILPIT_HTTP_PORT = 8025
 INGEST_DICOM_PORT = 11112
 INGEST_AET = "SECONDREAD"
 
@@ -114,7 +115,7 @@ INFRA: tuple[str, ...] = (
     "orthanc",
     "orthanc-pacs",
     "jaeger",
-    "smtp",
+    "mailpit",
     "keycloak",
 )
 SERVICES: tuple[str, ...] = tuple(SERVICE_PORTS)
@@ -926,7 +927,7 @@ def _jaeger_command(_stack: Path) -> list[str]:
     return [str(cache_dir() / "bin" / "jaeger"), "--config", f"file:{jaeger_config()}"]
 
 
-# ---- smtp sink -------------------------------------------------------------------------------
+# ---- mailpit (SMTP 2525, web UI and API 8025) ----------------------------------------------
 
 
 def _venv_python() -> str:
@@ -934,17 +935,19 @@ def _venv_python() -> str:
     return str(candidate) if candidate.exists() else sys.executable
 
 
-def _smtp_command(stack: Path) -> list[str]:
+def _mailpit_command(stack: Path) -> list[str]:
     return [
-        _venv_python(),
-        "-m",
-        "secondread_cli.smtp_sink",
-        "--host",
-        HOST,
-        "--port",
-        str(SMTP_PORT),
-        "--maildir",
-        str(data_dir("mail", stack)),
+        str(cache_dir() / "bin" / "mailpit"),
+        "--smtp",
+        f"{HOST}:{SMTP_PORT}",
+        "--listen",
+        f"{HOST}:{MAILPIT_HTTP_PORT}",
+        "--database",
+        str(data_dir("mailpit", stack) / "mailpit.db"),
+        "--max",
+        "5000",
+        "--disable-version-check",
+        "--smtp-disable-rdns",
     ]
 
 
@@ -1044,13 +1047,15 @@ def component_table() -> dict[str, Component]:
             prepare=_jaeger_prepare,
         ),
         Component(
-            name="smtp",
-            ports=(SMTP_PORT,),
-            url=f"smtp://{HOST}:{SMTP_PORT}",
-            marker="secondread_cli.smtp_sink",
-            command=_smtp_command,
-            health=lambda: smtp_ok(SMTP_PORT),
-            prepare=lambda stack: data_dir("mail", stack).mkdir(parents=True, exist_ok=True),
+            name="mailpit",
+            ports=(SMTP_PORT, MAILPIT_HTTP_PORT),
+            url=f"http://{HOST}:{MAILPIT_HTTP_PORT}",
+            marker=str(cache_dir() / "bin" / "mailpit"),
+            command=_mailpit_command,
+            health=lambda: (
+                smtp_ok(SMTP_PORT) and http_ok(f"http://{HOST}:{MAILPIT_HTTP_PORT}/api/v1/info")
+            ),
+            prepare=lambda stack: data_dir("mailpit", stack).mkdir(parents=True, exist_ok=True),
         ),
         _keycloak_component(),
     ]
@@ -1385,6 +1390,6 @@ def reset_data(components: list[str] | None = None) -> None:
     for name in select(components):
         if live_pid(name, table[name].marker, stack) is not None:
             raise StackError(f"{name} is running; run down first", component=name)
-        target = data_dir("mail" if name == "smtp" else name, stack)
+        target = data_dir(name, stack)
         if target.exists():
             shutil.rmtree(target)
