@@ -87,6 +87,7 @@ def test_case_travels_from_upload_to_delivered_email(tmp_path: Path) -> None:
         report_file,
         "--physician-name",
         "Dr Referrer",
+        "--patient-consent",
         "--patient-email",
         "patient@example.org",
     )

@@ -90,6 +90,13 @@ def submit(
     physician_name: Annotated[str, typer.Option("--physician-name")] = "Referring Physician",
     urgent: Annotated[bool, typer.Option("--urgent")] = False,
     patient_email: Annotated[str | None, typer.Option("--patient-email")] = None,
+    patient_consent: Annotated[
+        bool,
+        typer.Option(
+            "--patient-consent",
+            help="The patient consents to receive the report at --patient-email themselves",
+        ),
+    ] = False,
     jurisdiction: Annotated[str, typer.Option("--jurisdiction")] = "US",
     fetch_priors: Annotated[
         bool, typer.Option("--fetch-priors", help="Let ingest fetch priors from the PACS")
@@ -112,6 +119,7 @@ def submit(
         "urgency": "urgent" if urgent else "routine",
         "referring_physician": {"name": physician_name, "email": physician_email},
         "patient_email": patient_email,
+        "patient_delivery_consent": patient_consent,
         "jurisdiction": jurisdiction,
         "consent": True,
         "fetch_priors": fetch_priors,

@@ -68,3 +68,19 @@ def test_zip_traversal_and_bomb_are_refused() -> None:
     with pytest.raises(InputRejected) as exc:
         _iter(buf.getvalue())
     assert exc.value.code == "zip_bomb"
+
+
+def test_patient_delivery_needs_its_own_consent_and_an_address() -> None:
+    from pydantic import ValidationError
+
+    from secondread_ingest.intake import IntakeForm
+
+    base = {"clinical_question": "q?", "consent": True,
+            "referring_physician": {"name": "Dr R", "email": "r@example.org"}}  # fmt: skip
+    assert IntakeForm.model_validate(base).patient_delivery_consent is False
+    both = IntakeForm.model_validate(
+        {**base, "patient_email": "p@example.org", "patient_delivery_consent": True}
+    )
+    assert both.patient_delivery_consent
+    with pytest.raises(ValidationError, match="patient_delivery_consent needs patient_email"):
+        IntakeForm.model_validate({**base, "patient_delivery_consent": True})

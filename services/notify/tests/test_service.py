@@ -61,6 +61,7 @@ class FakeRepo:
     attempt; ``retry_later`` makes a row due only when the test says time has passed."""
 
     patient_email: str | None = None
+    patient_consent: bool = True
     known: bool = True
     rows: dict[tuple[str, str, str], Row] = field(default_factory=dict)
     events: list[Event] = field(default_factory=list)
@@ -75,6 +76,7 @@ class FakeRepo:
             "physician_name": "Dr R",
             "physician_email": "r@example.org",
             "patient_email": self.patient_email,
+            "patient_delivery_consent": self.patient_consent,
         }
 
     async def enqueue(self, event: ReportSigned, recipients: Sequence[Recipient]) -> int:
@@ -245,6 +247,14 @@ async def test_the_patient_gets_the_report_too_where_the_intake_asked() -> None:
     assert roles == ["physician", "patient"]
     states = [e.state for e in repo.events if isinstance(e, CaseStatusChanged)]
     assert states == ["notified"]  # the case's status follows the physician's delivery
+
+
+async def test_no_email_to_a_patient_without_consent() -> None:
+    repo = FakeRepo(patient_email="p@example.org", patient_consent=False)
+    deps, sent, worker = make(repo, failures=0)
+    await queue_deliveries(signed(), deps)
+    await worker.run_due()
+    assert [m["To"] for m in sent] == ["Dr R <r@example.org>"]
 
 
 def test_backoff_doubles_and_is_capped() -> None:

@@ -107,6 +107,8 @@ class CaseReceived(Event):
     patient_email: EmailStr | None = None
     jurisdiction: str
     consent: bool
+    patient_delivery_consent: bool = False
+    """The patient consents to receiving the report at ``patient_email`` themselves."""
     instances: list[InstanceRef] = Field(min_length=1)
     flags: list[str] = Field(default_factory=list)
 

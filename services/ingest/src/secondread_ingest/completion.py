@@ -119,6 +119,7 @@ def received_event(
         original_report=original_report(intake, extracted_reports),
         referring_physician=intake.referring_physician,
         patient_email=intake.patient_email,
+        patient_delivery_consent=intake.patient_delivery_consent,
         jurisdiction=intake.jurisdiction,
         consent=intake.consent,
         instances=instances,

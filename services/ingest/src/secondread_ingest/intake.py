@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import IO
 
 import pydicom
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
 from pydicom.dataelem import RawDataElement
 from pydicom.errors import InvalidDicomError
 from pydicom.tag import Tag
@@ -42,12 +42,21 @@ class IntakeForm(BaseModel):
     patient_email: EmailStr | None = None
     jurisdiction: str = Field(default="US", min_length=2, max_length=16)
     consent: bool
+    """The patient's consent to processing; a case without it is refused."""
+    patient_delivery_consent: bool = False
+    """The patient's consent to receive the report at ``patient_email`` (both are needed)."""
     study_instance_uids: list[str] = Field(default_factory=list, max_length=100)
     """Studies that will come by C-STORE or STOW-RS (a case opened with the intake alone)."""
     expected_instances: int | None = Field(default=None, ge=1)
     """Declared instance count: the case is complete as soon as this many have arrived."""
     fetch_priors: bool = False
     """Allow ingest to query the hospital's PACS for this patient's prior studies."""
+
+    @model_validator(mode="after")
+    def _patient_delivery(self) -> IntakeForm:
+        if self.patient_delivery_consent and self.patient_email is None:
+            raise ValueError("patient_delivery_consent needs patient_email")
+        return self
 
     @field_validator("study_instance_uids")
     @classmethod

@@ -61,6 +61,8 @@ MIGRATIONS = (
     # Where the identity is restored from (one current raw instance of the case), and the
     # audit of every restoration: who, which case and report, for which channel, when.
     "ALTER TABLE contacts ADD COLUMN IF NOT EXISTS identity_ref jsonb",
+    "ALTER TABLE contacts ADD COLUMN IF NOT EXISTS patient_delivery_consent boolean"
+    " NOT NULL DEFAULT false",
     """
     CREATE TABLE IF NOT EXISTS identity_reads (
         id        bigserial PRIMARY KEY,
@@ -86,7 +88,8 @@ class NotifyRepository:
         async with self.db.transaction() as conn:
             await conn.execute(
                 "INSERT INTO contacts (case_id, hospital_id, physician_name, physician_email,"
-                " patient_email, identity_ref) VALUES (%s, %s, %s, %s, %s, %s)"
+                " patient_email, patient_delivery_consent, identity_ref)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s)"
                 " ON CONFLICT (case_id) DO UPDATE SET"
                 " identity_ref = coalesce(contacts.identity_ref, EXCLUDED.identity_ref)",
                 (
@@ -95,6 +98,7 @@ class NotifyRepository:
                     event.referring_physician.name,
                     str(event.referring_physician.email),
                     str(event.patient_email) if event.patient_email else None,
+                    event.patient_delivery_consent,
                     ref,
                 ),
             )

@@ -122,13 +122,14 @@ def channel_senders(
 
 def recipients(contacts: dict[str, Any], channels: Sequence[Channel]) -> list[Recipient]:
     """Who gets the report over which channel: by email the referring physician, and the
-    patient where the intake gave an address; by webhook, FHIR and DICOM the hospital."""
+    patient where the intake gave an address and the patient's consent to delivery; by
+    webhook, FHIR and DICOM the hospital."""
     out: list[Recipient] = []
     physician = (str(contacts["physician_name"]), str(contacts["physician_email"]))
     for channel in channels:
         if channel.kind == "email":
             out.append(Recipient("physician", *physician, channel="email"))
-            if contacts.get("patient_email"):
+            if contacts.get("patient_email") and contacts.get("patient_delivery_consent"):
                 out.append(Recipient("patient", "Patient", str(contacts["patient_email"]), "email"))
         else:
             out.append(Recipient("physician", physician[0], "", channel=channel.kind))
