@@ -82,3 +82,18 @@ def dciodvfy_errors(data: bytes, tmp: Path) -> list[str]:
     done = subprocess.run(["dciodvfy", str(path)], capture_output=True, check=False)
     text = (done.stdout + done.stderr).decode(errors="replace")
     return [line for line in text.splitlines() if line.startswith("Error")]
+
+
+def fhir_validate(paths: list[Path]) -> tuple[int, str]:
+    """Run the HAPI FHIR R4 validator (jars from deploy/local/install.sh) over JSON files:
+    its exit code (1 on any error) and its messages."""
+    from secondread_cli import stack
+
+    libs = stack.cache_dir() / "hapi-fhir-8.8.0" / "libs"
+    if not (libs / ".complete").exists():
+        pytest.fail(f"the HAPI FHIR validator jars are missing from {libs}: run install.sh")
+    source = stack.repo_root() / "deploy" / "local" / "fhir-validator" / "Validate.java"
+    java = shutil.which("java") or "java"
+    done = subprocess.run([java, "-cp", f"{libs}/*", str(source), *map(str, paths)],
+                          capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
+    return done.returncode, done.stdout + done.stderr

@@ -7,7 +7,8 @@
 #   1. Debian packages: orthanc, orthanc-dicomweb, dcmtk, dicom3tools, kcat, poppler-utils,
 #      fonts-dejavu-core (the report PDF), PostgreSQL 15,
 #      a JRE (only if `java` is missing), maven (only if `mvn` is missing), unzip
-#   2. Apache Kafka jars (Maven), into $CACHE/kafka-<version>/libs
+#   2. Apache Kafka jars (Maven), into $CACHE/kafka-<version>/libs; the HAPI FHIR validator jars
+#      (Maven), into $CACHE/hapi-fhir-<version>/libs
 #   3. versitygw, mailpit and jaeger (Go module proxy), into $CACHE/bin
 #   4. Keycloak (Maven Central zip, needs a Java 21+ JDK), into $CACHE/keycloak-<version>
 #   5. uv (PyPI) into $CACHE/uv-venv, then the project's .venv synced to requirements.lock
@@ -17,6 +18,7 @@ set -euo pipefail
 
 KAFKA_VERSION=4.3.1
 KEYCLOAK_VERSION=26.7.3
+HAPI_FHIR_VERSION=8.8.0
 VERSITYGW_VERSION=v1.7.0
 MAILPIT_VERSION=v1.33.1
 JAEGER_VERSION=v1.76.0
@@ -100,6 +102,26 @@ else
   mv "$KAFKA_LIBS.tmp" "$KAFKA_LIBS"
   touch "$KAFKA_LIBS/.complete"
   done_ "ok ($(ls "$KAFKA_LIBS" | wc -l) jars)"
+fi
+
+# The HAPI FHIR validator (R4), for the reporting tests: jars only, run by
+# deploy/local/fhir-validator/Validate.java.
+HAPI_LIBS="$CACHE/hapi-fhir-$HAPI_FHIR_VERSION/libs"
+step "hapi fhir validator $HAPI_FHIR_VERSION jars"
+if [ -f "$HAPI_LIBS/hapi-fhir-validation-$HAPI_FHIR_VERSION.jar" ] && [ -f "$HAPI_LIBS/.complete" ]; then
+  done_ "cached"
+else
+  log="$CACHE/hapi-fhir-mvn.log"
+  rm -rf "$HAPI_LIBS.tmp"
+  if ! mvn -q -B -f "$REPO/deploy/local/fhir-validator/pom.xml" dependency:copy-dependencies \
+        -DoutputDirectory="$HAPI_LIBS.tmp" >"$log" 2>&1; then
+    tail -n 20 "$log" >&2
+    die "maven could not resolve the HAPI FHIR validator (full log: $log)"
+  fi
+  rm -rf "$HAPI_LIBS"
+  mv "$HAPI_LIBS.tmp" "$HAPI_LIBS"
+  touch "$HAPI_LIBS/.complete"
+  done_ "ok ($(ls "$HAPI_LIBS" | wc -l) jars)"
 fi
 
 # --------------------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ from tests.e2e.reporting_support import (
     archived_study,
     put_on_worklist,
 )
-from tests.reporting_documents import DRAFT, dciodvfy_errors
+from tests.reporting_documents import DRAFT, dciodvfy_errors, fhir_validate
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("running_stack")]
 
@@ -241,3 +241,19 @@ def test_the_pdf_and_the_structured_report_are_new_series_of_the_case_study(
         assert dciodvfy_errors(data, tmp_path) == [], modality
         texts.append(json.dumps(tags))
     assert any("Upgraded: suspicious for primary lung cancer" in t for t in texts)
+
+
+def test_the_stored_fhir_resource_passes_the_hapi_validator(
+    signed_case: dict[str, Any], tmp_path: Path
+) -> None:
+    case, report_id = signed_case["case"], signed_case["sign"]["report_id"]
+    store = ObjectStore.from_settings(CommonSettings())
+    data = asyncio.run(store.get("secondread-reports", f"reports/{case}/{report_id}.fhir.json"))
+    resource = json.loads(data)
+    assert resource["conclusion"] == "Upgraded: suspicious for primary lung cancer"
+    assert resource["identifier"][0]["value"] == report_id
+    assert resource["presentedForm"][0]["contentType"] == "application/pdf"
+    path = tmp_path / "report.fhir.json"
+    path.write_bytes(data)
+    code, out = fhir_validate([path])
+    assert code == 0, out

@@ -1,6 +1,8 @@
 import io
+import json
 import shutil
 import subprocess
+from pathlib import Path
 
 import pydicom
 import pytest
@@ -11,7 +13,7 @@ from secondread_reporting.outputs import (
     encapsulated_pdf,
     render_pdf,
 )
-from tests.reporting_documents import document
+from tests.reporting_documents import document, fhir_validate
 
 
 def pdf_text(pdf: bytes, *args: str) -> str:
@@ -70,3 +72,21 @@ def test_fhir_diagnostic_report() -> None:
     assert fhir["code"]["coding"][0]["code"] == "18748-4"
     assert fhir["identifier"][0]["value"] == "r-1"
     assert fhir["performer"][0]["display"] == "Dr. B. Okafor (MBBS, FRCR)"
+    assert fhir["basedOn"][0]["identifier"]["value"] == "c-1"
+
+
+@pytest.mark.integration  # runs the HAPI FHIR validator (Java, jars from install.sh)
+def test_fhir_diagnostic_report_passes_the_hapi_validator_as_r4(tmp_path: Path) -> None:
+    report = document()
+    pdf = render_pdf(report, signature="c2ln", key_id="k1")
+    good = tmp_path / "report.fhir.json"
+    good.write_text(json.dumps(diagnostic_report(report, pdf)))
+    addendum = tmp_path / "addendum.fhir.json"
+    addendum.write_text(json.dumps(diagnostic_report({**report, "kind": "addendum"}, pdf)))
+    bogus = tmp_path / "bogus.fhir.json"  # the validator does catch what fhir.resources lets by
+    bogus.write_text(json.dumps({**diagnostic_report(report, pdf), "status": "signed-ish"}))
+    code, out = fhir_validate([good, addendum])
+    assert code == 0, out
+    assert " ERROR " not in out and " FATAL " not in out
+    code, out = fhir_validate([bogus])
+    assert code == 1 and "DiagnosticReport.status" in out

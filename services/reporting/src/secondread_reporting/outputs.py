@@ -4,8 +4,10 @@ archive, and a FHIR R4B DiagnosticReport. Pure: bytes and dicts in, bytes and di
 - DICOM: Encapsulated PDF Storage (PS3.3 A.45.1; IOD modules Patient, General Study,
   Encapsulated Document Series, General Equipment, SC Equipment, Encapsulated Document,
   SOP Common), in the study it reads, under the patient's pseudonym.
-- FHIR: DiagnosticReport (R4B), ``status`` final, the PDF in ``presentedForm``, the assessment
-  in ``conclusion``.
+- FHIR: DiagnosticReport (built with ``fhir.resources`` R4B, whose DiagnosticReport is R4's; the
+  tests validate it as R4 with the HAPI FHIR validator): ``status`` final (``appended`` for an
+  addendum), the PDF in ``presentedForm``, the assessment in ``conclusion``, the report id in
+  ``identifier`` and the case (the request) in ``basedOn``.
 
 Everything here carries pseudonyms only (clear zone); notify restores the identity on delivery.
 """
@@ -13,6 +15,7 @@ Everything here carries pseudonyms only (clear zone); notify restores the identi
 from __future__ import annotations
 
 import base64
+import html
 import io
 from datetime import datetime
 from pathlib import Path
@@ -194,12 +197,28 @@ def _signer_line(report: dict[str, Any]) -> str:
 def diagnostic_report(report: dict[str, Any], pdf: bytes, *, pdf_url: str = "") -> dict[str, Any]:
     """A FHIR R4B DiagnosticReport of the signed report, validated by ``fhir.resources``."""
     code, display = LOINC_IMAGING_REPORT
+    is_addendum = report.get("kind") == "addendum"
+    summary = html.escape(str(report["assessment"]["summary"]))
+    narrative = (
+        '<div xmlns="http://www.w3.org/1999/xhtml"><p><b>Assessment:</b> '
+        f"{summary}</p><p>Signed by {html.escape(_signer_line(report))}, "
+        f"{html.escape(str(report['signed_at']))}</p></div>"
+    )
     resource = DiagnosticReport.model_validate(
         {
             "resourceType": "DiagnosticReport",
             "id": report["report_id"],
+            "text": {"status": "generated", "div": narrative},
             "identifier": [{"system": "urn:secondread:report", "value": report["report_id"]}],
-            "status": "final",
+            "basedOn": [
+                {
+                    "type": "ServiceRequest",
+                    "identifier": {"system": "urn:secondread:case", "value": report["case_id"]},
+                    "display": "second-opinion request",
+                }
+            ],
+            # an addendum appends to the report it amends (R4 diagnostic-report-status)
+            "status": "appended" if is_addendum else "final",
             "category": [
                 {
                     "coding": [
