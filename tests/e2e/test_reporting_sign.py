@@ -15,6 +15,7 @@ import pytest
 
 from secondread_cli import kafka_tools
 from secondread_shared import topics
+from secondread_shared.events import RosterChanged
 from secondread_shared.settings import CommonSettings
 from secondread_shared.storage import ObjectStore
 from tests.e2e.conftest import wait_for
@@ -24,6 +25,7 @@ from tests.e2e.reporting_support import (
     ORTHANC,
     REPORTING,
     archived_study,
+    publish,
     put_on_worklist,
 )
 from tests.reporting_documents import DRAFT, dciodvfy_errors, fhir_validate
@@ -257,3 +259,16 @@ def test_the_stored_fhir_resource_passes_the_hapi_validator(
     path.write_bytes(data)
     code, out = fhir_validate([path])
     assert code == 0, out
+
+
+def test_a_roster_import_creates_the_readers_keys_before_their_first_report() -> None:
+    reader = f"rad-keys-{uuid.uuid4().hex[:8]}"
+    publish(RosterChanged(producer="tests", readers=[reader]))
+
+    def listed() -> list[dict[str, Any]]:
+        keys = httpx.get(f"{REPORTING}/v1/keys").json()["keys"]
+        return [k for k in keys if k["radiologist_id"] == reader]
+
+    [key] = wait_for(f"a signing key for {reader}", listed, timeout=60)
+    assert key["algorithm"] == "Ed25519" and len(key["kid"]) == 16
+    assert httpx.get(f"{REPORTING}/v1/keys/{key['kid']}").json() == key
