@@ -297,3 +297,13 @@ async def test_a_failing_channel_never_holds_back_another() -> None:
     assert len(sent) == 1  # the email went out while the webhook's receiver is down
     assert repo.rows[("r1", "webhook", "physician")].status == "pending"
     assert repo.rows[("r1", "webhook", "physician")].error == "ConnectError"
+
+
+def test_a_case_chooses_among_its_hospital_channels_and_cannot_add_one() -> None:
+    from secondread_notify.channels import EmailChannel, WebhookChannel
+    from secondread_notify.service import case_channels
+
+    hospital = [EmailChannel(), WebhookChannel(url="https://h.example/x", secret="s")]  # type: ignore[arg-type]
+    assert [c.kind for c in case_channels(hospital, {})] == ["email", "webhook"]
+    chosen = case_channels(hospital, {"delivery_channels": ["webhook", "dicom"]})
+    assert [c.kind for c in chosen] == ["webhook"]  # dicom is not the hospital's

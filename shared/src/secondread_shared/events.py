@@ -109,6 +109,8 @@ class CaseReceived(Event):
     consent: bool
     patient_delivery_consent: bool = False
     """The patient consents to receiving the report at ``patient_email`` themselves."""
+    delivery_channels: list[str] | None = None
+    """The kinds of the hospital's delivery channels to use for this case; ``None``: all."""
     instances: list[InstanceRef] = Field(min_length=1)
     flags: list[str] = Field(default_factory=list)
 

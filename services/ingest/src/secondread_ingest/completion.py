@@ -120,6 +120,7 @@ def received_event(
         referring_physician=intake.referring_physician,
         patient_email=intake.patient_email,
         patient_delivery_consent=intake.patient_delivery_consent,
+        delivery_channels=list(intake.delivery_channels) if intake.delivery_channels else None,
         jurisdiction=intake.jurisdiction,
         consent=intake.consent,
         instances=instances,

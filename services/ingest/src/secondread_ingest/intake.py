@@ -12,7 +12,7 @@ import struct
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import IO
+from typing import IO, Literal
 
 import pydicom
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
@@ -45,6 +45,8 @@ class IntakeForm(BaseModel):
     """The patient's consent to processing; a case without it is refused."""
     patient_delivery_consent: bool = False
     """The patient's consent to receive the report at ``patient_email`` (both are needed)."""
+    delivery_channels: list[Literal["email", "webhook", "fhir", "dicom"]] | None = None
+    """The hospital's channels to deliver this case over (all of them when not given)."""
     study_instance_uids: list[str] = Field(default_factory=list, max_length=100)
     """Studies that will come by C-STORE or STOW-RS (a case opened with the intake alone)."""
     expected_instances: int | None = Field(default=None, ge=1)

@@ -35,6 +35,8 @@ def create_app(settings: NotifySettings | None = None) -> FastAPI:
             port=settings.smtp_port,
             timeout=settings.smtp_timeout_s,
             start_tls=settings.smtp_starttls,
+            username=settings.smtp_username or None,
+            password=settings.smtp_password.get_secret_value() or None,
         )
 
     deps = handlers.NotifyDeps(

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from psycopg.types.json import Jsonb
+
 from secondread_notify.delivery import (
     CHANNELS,
     Delivery,
@@ -63,6 +65,7 @@ MIGRATIONS = (
     "ALTER TABLE contacts ADD COLUMN IF NOT EXISTS identity_ref jsonb",
     "ALTER TABLE contacts ADD COLUMN IF NOT EXISTS patient_delivery_consent boolean"
     " NOT NULL DEFAULT false",
+    "ALTER TABLE contacts ADD COLUMN IF NOT EXISTS delivery_channels jsonb",
     """
     CREATE TABLE IF NOT EXISTS identity_reads (
         id        bigserial PRIMARY KEY,
@@ -88,8 +91,8 @@ class NotifyRepository:
         async with self.db.transaction() as conn:
             await conn.execute(
                 "INSERT INTO contacts (case_id, hospital_id, physician_name, physician_email,"
-                " patient_email, patient_delivery_consent, identity_ref)"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s)"
+                " patient_email, patient_delivery_consent, delivery_channels, identity_ref)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
                 " ON CONFLICT (case_id) DO UPDATE SET"
                 " identity_ref = coalesce(contacts.identity_ref, EXCLUDED.identity_ref)",
                 (
@@ -99,6 +102,7 @@ class NotifyRepository:
                     str(event.referring_physician.email),
                     str(event.patient_email) if event.patient_email else None,
                     event.patient_delivery_consent,
+                    Jsonb(event.delivery_channels) if event.delivery_channels else None,
                     ref,
                 ),
             )

@@ -136,12 +136,22 @@ def recipients(contacts: dict[str, Any], channels: Sequence[Channel]) -> list[Re
     return out
 
 
+def case_channels(hospital: Sequence[Channel], contacts: dict[str, Any]) -> list[Channel]:
+    """The hospital's channels this case asked for (the intake's ``delivery_channels``), or
+    all of them. A kind the hospital has not configured is ignored: a case chooses among its
+    hospital's channels, it cannot add one."""
+    chosen = contacts.get("delivery_channels")
+    if not chosen:
+        return list(hospital)
+    return [c for c in hospital if c.kind in set(chosen)]
+
+
 async def queue_deliveries(event: ReportSigned, deps: NotifyDeps) -> None:
     """Queue the deliveries of a signed report (idempotent) and wake the worker."""
     contacts = await deps.repo.contacts(event.case_id)
     if contacts is None:
         raise ContactsUnknown(f"no contacts for case {event.case_id} yet")
-    channels = deps.settings.channels(str(contacts["hospital_id"]))
+    channels = case_channels(deps.settings.channels(str(contacts["hospital_id"])), contacts)
     added = await deps.repo.enqueue(event, recipients(contacts, channels))
     log.info("deliveries_queued", report_id=event.report_id, new=added)
     deps.wake_worker()

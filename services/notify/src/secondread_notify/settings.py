@@ -27,6 +27,10 @@ class NotifySettings(CommonSettings):
     mail_from: str = "secondread <no-reply@secondread.invalid>"
     smtp_timeout_s: float = 15.0
     smtp_starttls: bool = False
+    """Upgrade the SMTP connection with STARTTLS (required by most relays)."""
+    smtp_username: str = ""
+    smtp_password: SecretStr = SecretStr("")
+    """SMTP AUTH credentials; both empty (the default) sends without authentication."""
     delivery_attempts: int = 6
     """Attempts of one delivery before it fails (``notification.failed``)."""
     delivery_backoff_s: float = 2.0
