@@ -110,3 +110,35 @@ async def test_invalid_payload_is_dead_lettered_not_looped() -> None:
         await tb.publish({"state": "nope"}, topic=topics.CASE_STATUS, key=b"c")
     assert len(dead) == 1
     assert "ValidationError" in dead[0][broker_mod.H_REASON]
+
+
+async def test_a_handler_past_its_time_limit_is_retried_then_dead_lettered() -> None:
+    import asyncio
+
+    br, _ = broker_mod.create_broker(
+        service="test", bootstrap="127.0.0.1:1", tracer_provider=None, registry=None,
+        max_attempts=2, backoff_s=0.0, handler_timeout_s=0.05,
+    )  # fmt: skip
+    calls: list[int] = []
+    dead: list[Any] = []
+
+    @br.subscriber(topics.CASE_ASSIGNED, group_id="g")
+    async def handler(body: dict[str, Any]) -> None:
+        calls.append(1)
+        await asyncio.sleep(5)
+
+    @br.subscriber(topics.dlq(topics.CASE_ASSIGNED), group_id="d")
+    async def dlq_handler(body: dict[str, Any], msg: KafkaMessage) -> None:
+        dead.append(msg.headers)
+
+    async with TestKafkaBroker(br) as tb:
+        await tb.publish({"x": 1}, topic=topics.CASE_ASSIGNED, key=b"c")
+    assert len(calls) == 2 and len(dead) == 1
+    assert dead[0][broker_mod.H_REASON].startswith("HandlerTimeout: the handler took longer")
+
+
+def test_a_time_limit_that_does_not_fit_the_poll_interval_is_refused() -> None:
+    with pytest.raises(ValueError, match="do not fit in the consumer's max_poll_interval"):
+        broker_mod.DeadLetterPolicy(
+            service="t", max_attempts=4, backoff_s=1.0, handler_timeout_s=300.0
+        )

@@ -50,6 +50,9 @@ H_SERVICE = "x-secondread-dlq-service"
 H_CASE = "x-secondread-case-id"
 
 _REASON_LIMIT = 2000
+MAX_POLL_INTERVAL_MS = 15 * 60 * 1000
+"""The consumers' ``max_poll_interval_ms``: one message, with all its attempts, must be done
+within it, or the consumer is evicted from its group and the message loops."""
 
 
 def _is_permanent(exc: BaseException) -> bool:
@@ -59,6 +62,10 @@ def _is_permanent(exc: BaseException) -> bool:
 def _reason(exc: BaseException) -> str:
     text = f"{type(exc).__name__}: {exc}"
     return text[:_REASON_LIMIT]
+
+
+class HandlerTimeout(TimeoutError):
+    """A handler ran past its time limit (retried like any transient error)."""
 
 
 class DeadLetterPolicy:
@@ -71,10 +78,22 @@ class DeadLetterPolicy:
         max_attempts: int,
         backoff_s: float,
         registry: CollectorRegistry | None = None,
+        handler_timeout_s: float = 240.0,
     ) -> None:
         self.service = service
         self.max_attempts = max(1, max_attempts)
         self.backoff_s = backoff_s
+        self.handler_timeout_s = handler_timeout_s
+        worst = self.max_attempts * handler_timeout_s + sum(
+            backoff_s * 2**i for i in range(self.max_attempts - 1)
+        )
+        if worst * 1000 >= MAX_POLL_INTERVAL_MS:
+            raise ValueError(
+                f"{self.max_attempts} attempts of up to {handler_timeout_s:g} s (with backoff,"
+                f" {worst:g} s) do not fit in the consumer's max_poll_interval"
+                f" ({MAX_POLL_INTERVAL_MS / 1000:g} s): lower SECONDREAD_HANDLER_TIMEOUT_S or"
+                " SECONDREAD_MAX_ATTEMPTS"
+            )
         self.broker: KafkaBroker | None = None
         self.dead_letters = Counter(
             "secondread_dead_letters_total",
@@ -119,10 +138,15 @@ class DeadLetterMiddleware(BaseMiddleware):
         while True:
             attempt += 1
             try:
-                return await call_next(msg)
+                async with asyncio.timeout(self.policy.handler_timeout_s):
+                    return await call_next(msg)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                if isinstance(exc, TimeoutError):
+                    exc = HandlerTimeout(
+                        f"the handler took longer than {self.policy.handler_timeout_s:g} s"
+                    )
                 if source_topic.endswith(topics.DLQ_SUFFIX):
                     raise  # a dead letter is never dead-lettered again
                 permanent = _is_permanent(exc)
@@ -200,6 +224,7 @@ def create_broker(
     registry: CollectorRegistry | None,
     max_attempts: int = 3,
     backoff_s: float = 0.5,
+    handler_timeout_s: float = 240.0,
 ) -> tuple[KafkaBroker, DeadLetterPolicy]:
     """Build a Kafka broker with the platform's delivery semantics.
 
@@ -225,7 +250,11 @@ def create_broker(
     ``acks=all``; both are set explicitly.
     """
     policy = DeadLetterPolicy(
-        service=service, max_attempts=max_attempts, backoff_s=backoff_s, registry=registry
+        service=service,
+        max_attempts=max_attempts,
+        backoff_s=backoff_s,
+        registry=registry,
+        handler_timeout_s=handler_timeout_s,
     )
     middlewares: list[Any] = [KafkaTelemetryMiddleware(tracer_provider=tracer_provider)]
     if registry is not None:
@@ -271,5 +300,5 @@ def subscriber_options(service: str) -> dict[str, Any]:
     return {
         "group_id": group_id(service),
         "auto_offset_reset": "earliest",
-        "max_poll_interval_ms": 15 * 60 * 1000,
+        "max_poll_interval_ms": MAX_POLL_INTERVAL_MS,
     }

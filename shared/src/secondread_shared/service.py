@@ -64,6 +64,7 @@ def build_runtime(settings: CommonSettings, service: str) -> Runtime:
         registry=registry,
         max_attempts=settings.max_attempts,
         backoff_s=settings.retry_backoff_s,
+        handler_timeout_s=settings.handler_timeout_s,
     )
     return Runtime(settings, service, provider, registry, broker, policy)
 

@@ -32,6 +32,9 @@ class CommonSettings(BaseSettings):
     # Bounded in-process retries before a message goes to its dead-letter topic.
     max_attempts: int = 3
     retry_backoff_s: float = 0.5
+    # Each attempt of a handler is cut off after this long (all attempts together stay within
+    # the consumers' max_poll_interval of 15 minutes).
+    handler_timeout_s: float = 240.0
 
     s3_endpoint: str = "127.0.0.1:9000"
     s3_access_key: str = "secondread"
