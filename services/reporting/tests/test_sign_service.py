@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from secondread_reporting.errors import (
     Conflict,
+    Forbidden,
     IncompleteReport,
     InvalidInput,
     PreconditionFailed,
@@ -22,7 +23,7 @@ from secondread_reporting.ports import Attempt, CaseRow, CaseStatus, Draft, Writ
 from secondread_reporting.report import AddendumContent, DraftContent
 from secondread_reporting.service import Reporting
 from secondread_reporting.signing import key_id, public_raw, sha256_hex, verify_document
-from secondread_shared.events import Event, ObjectRef, ReportSigned
+from secondread_shared.events import EarlierOpinion, Event, ObjectRef, ReportSigned
 from tests.reporting_documents import DRAFT, assigned
 
 
@@ -48,7 +49,7 @@ class Store:
         return self.rows.get(case_id)
 
     async def open_cases(self, radiologist_id: str) -> list[CaseRow]:
-        return []
+        return [r for r in self.rows.values() if r.radiologist_id == radiologist_id]
 
     async def set_status(self, *args: Any) -> bool:
         return True
@@ -277,3 +278,19 @@ async def test_an_addendum_cites_the_original_and_is_published_as_such(
     assert event.amends == first["report_id"]
     check = await rep.verify(add["report_id"])
     assert check["valid"] and check["kind"] == "addendum"
+
+
+async def test_an_earlier_opinion_opens_for_the_reader_of_the_patients_next_case(
+    parts: tuple[Store, Outputs, Reporting],
+) -> None:
+    store, _, rep = parts
+    v = await rep.put_draft("c-1", "rad-okafor", DraftContent.model_validate(DRAFT), None)
+    first = await rep.sign("c-1", "rad-okafor", v, "k1")
+    with pytest.raises(Forbidden):
+        await rep.signed(first["report_id"], "rad-chen")
+    opinion = EarlierOpinion(case_id="c-1", report_id=first["report_id"],
+                             radiologist_id="rad-okafor", signed_at=Clock().now())  # fmt: skip
+    later = assigned(case_id="c-2", radiologist_id="rad-chen", earlier_opinions=[opinion])
+    store.rows["c-2"] = CaseRow("c-2", "rad-chen", CaseStatus.ASSIGNED, later, {})
+    opened = await rep.signed(first["report_id"], "rad-chen")
+    assert opened["report"]["report_id"] == first["report_id"]

@@ -434,17 +434,25 @@ class Reporting:
     # ---- reading and verifying -------------------------------------------------------------
 
     async def signed(self, report_id: str, reader: str) -> JSON:
-        """A signed report with its signature file, for the reader who signed it."""
+        """A signed report with its signature file: for the reader of its case, and for a
+        reader whose open case lists it among the patient's earlier opinions."""
         _, signatures, _, _ = self._ports()
         row = await signatures.report(report_id)
         if row is None:
             raise NotFound(f"no report {report_id}")
-        await reader_case(self.cases, str(row["case_id"]), reader)
+        if not await self._cites(reader, report_id):
+            await reader_case(self.cases, str(row["case_id"]), reader)
         attempt = _as_attempt(row)
         sig = signature_file(
             attempt.report_id, attempt.key_id, attempt.signature, attempt.canonical
         )
         return {"report": json.loads(attempt.canonical), "signature": sig}
+
+    async def _cites(self, reader: str, report_id: str) -> bool:
+        for case in await self.cases.open_cases(reader):
+            if any(o.report_id == report_id for o in case.assigned.earlier_opinions):
+                return True
+        return False
 
     async def verify(self, report_id: str) -> JSON:
         """Whether the stored report still verifies under its signer's published key."""
