@@ -17,7 +17,6 @@ unavailable nothing is charged to the rows: the relay waits and tries again.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import random
 from collections.abc import Sequence
@@ -34,6 +33,7 @@ from secondread_shared.broker import publish_event
 from secondread_shared.db import Database
 from secondread_shared.events import ALL_EVENTS, Event
 from secondread_shared.logging import bind_case, get_logger, unbind_case
+from secondread_shared.loops import DrainLoop
 
 log = get_logger(__name__)
 
@@ -134,22 +134,10 @@ class OutboxRelay:
         self.broker = broker
         self.poll_s = poll_s
         self.table = table
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-
-    def wake(self) -> None:
-        self._wake.set()
-
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="outbox-relay")
-
-    async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+        self._loop = DrainLoop(
+            self.drain, poll_s=poll_s, name="outbox-relay", event="outbox_publish_failed"
+        )
+        self.wake, self.start, self.stop = self._loop.wake, self._loop.start, self._loop.stop
 
     async def drain(self, limit: int = 100) -> int:
         """Claim up to ``limit`` due rows and publish them; return how many were published.
@@ -230,21 +218,6 @@ class OutboxRelay:
             attempts=attempts,
             error=type(exc).__name__,
         )
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                while await self.drain():
-                    pass
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("outbox_publish_failed", error=type(exc).__name__)
-            try:
-                await asyncio.wait_for(self._wake.wait(), timeout=self.poll_s)
-            except TimeoutError:
-                pass
-            self._wake.clear()
 
 
 class UnknownTopic(Exception):

@@ -53,6 +53,7 @@ from secondread_shared.events import (
     ReportSigned,
 )
 from secondread_shared.logging import bind_case, get_logger, unbind_case
+from secondread_shared.loops import DrainLoop
 
 log = get_logger(__name__)
 
@@ -318,13 +319,11 @@ class DeliveryWorker:
 
     def __init__(self, deps: NotifyDeps, *, poll_s: float = 1.0, batch: int = 10) -> None:
         self.deps = deps
-        self.poll_s = poll_s
         self.batch = batch
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-
-    def wake(self) -> None:
-        self._wake.set()
+        self._loop = DrainLoop(
+            self.run_due, poll_s=poll_s, name="delivery-worker", event="delivery_round_failed"
+        )
+        self.wake, self.start, self.stop = self._loop.wake, self._loop.start, self._loop.stop
 
     async def run_due(self) -> int:
         """Claim and deliver what is due once; return how many were tried."""
@@ -336,29 +335,3 @@ class DeliveryWorker:
             finally:
                 unbind_case()
         return len(claimed)
-
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="delivery-worker")
-
-    async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                while await self.run_due():
-                    pass
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # the next round retries; the error is visible
-                log.warning("delivery_round_failed", error=type(exc).__name__)
-            try:
-                await asyncio.wait_for(self._wake.wait(), timeout=self.poll_s)
-            except TimeoutError:
-                pass
-            self._wake.clear()
