@@ -6,21 +6,18 @@ from __future__ import annotations
 
 import base64
 import json
-import socket
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-import httpx
 import pytest
 
 from secondread_notify.channels.base import Message, SendFailed
 from secondread_notify.channels.fhir import FhirChannel, FhirSender
 from secondread_notify.identity import read_identity
 from secondread_shared.events import ObjectRef, ReportSigned
+from tests.processes import free_port, serving
 from tests.synthetic import Patient, ct_study
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -38,35 +35,14 @@ FHIR = {  # the shape reporting publishes (pseudonymous subject, PDF inline)
 }
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def fhir_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     port, folder = free_port(), tmp_path / "fhir"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.fhir_receiver", "--port", str(port), "--token", TOKEN,
-         "--dir", str(folder)], cwd=ROOT,
-    )  # fmt: skip
+    command = [sys.executable, "-m", "tests.fhir_receiver", "--port", str(port),
+               "--token", TOKEN, "--dir", str(folder)]  # fmt: skip
     url = f"http://127.0.0.1:{port}/fhir"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            httpx.get(url, timeout=1)
-            break
-        except httpx.HTTPError:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                proc.kill()
-                pytest.fail("the FHIR receiver did not start")
-            time.sleep(0.2)
-    try:
+    with serving(command, url, cwd=ROOT):
         yield url, folder
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 def message() -> Message:

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import base64
 import json
-import socket
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -21,16 +19,11 @@ from secondread_notify.channels.base import Message, SendFailed
 from secondread_notify.channels.webhook import SIGNATURE_HEADER, WebhookChannel, WebhookSender, sign
 from secondread_notify.receiver import Refused, verify
 from secondread_shared.events import ObjectRef, ReportSigned
+from tests.processes import free_port, serving
 
 SECRET = b"hospital-webhook-secret"
 CANONICAL = b'{"report_id":"r1","assessment":{"summary":"No change"}}'
 FHIR = b'{"resourceType":"DiagnosticReport","status":"final"}'
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
@@ -38,27 +31,11 @@ def receiver(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     port = free_port()
     (tmp_path / "secret").write_bytes(SECRET)
     folder = tmp_path / "received"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "secondread_notify.receiver", "--port", str(port),
-         "--secret-file", str(tmp_path / "secret"), "--dir", str(folder)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-    )  # fmt: skip
+    command = [sys.executable, "-m", "secondread_notify.receiver", "--port", str(port),
+               "--secret-file", str(tmp_path / "secret"), "--dir", str(folder)]  # fmt: skip
     url = f"http://127.0.0.1:{port}/hook"
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            httpx.get(url, timeout=1)
-            break
-        except httpx.HTTPError:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                proc.kill()
-                pytest.fail("the reference receiver did not start")
-            time.sleep(0.1)
-    try:
+    with serving(command, url):
         yield url, folder
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 def message(key: str = "r1.webhook.physician") -> Message:
