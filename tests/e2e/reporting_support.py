@@ -127,7 +127,9 @@ def archived_study() -> tuple[str, str, str]:
     patient = Patient(name=f"{pseudonym}^ANON", patient_id=pseudonym, birth_date="",
                       accession="", address="", phone="", institution="")  # fmt: skip
     study_id = ""
-    for data in ct_study(patient, count=2, seed=uuid.uuid4().hex):
+    # what deidentify would leave: no referring physician, no comment naming anyone
+    cleaned = {"ReferringPhysicianName": "", "ImageComments": ""}
+    for data in ct_study(patient, count=2, seed=uuid.uuid4().hex, free_text=cleaned):
         r = httpx.post(f"{ORTHANC}/instances", content=data, timeout=30)
         r.raise_for_status()
         study_id = r.json()["ParentStudy"]
