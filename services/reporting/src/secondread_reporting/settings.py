@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import SecretStr
+from pydantic import SecretStr, model_validator
 
 from secondread_shared.settings import CommonSettings
 
@@ -26,3 +26,14 @@ class ReportingSettings(CommonSettings):
     public_base_url: str = "http://127.0.0.1:8004"
     """Where the API is reached from outside: the verification URL printed on every PDF."""
     viewer_base_url: str = "http://127.0.0.1:8042/ui/app/#/"
+
+    @model_validator(mode="after")
+    def _no_local_identity_provider_elsewhere(self) -> ReportingSettings:
+        """The local Keycloak (and its demo users) is for the ``local`` environment only."""
+        local = ("://127.0.0.1", "://localhost", "://[::1]")
+        if self.environment != "local" and any(h in self.oidc_issuer for h in local):
+            raise ValueError(
+                f"SECONDREAD_OIDC_ISSUER is the local demo provider ({self.oidc_issuer}) in the "
+                f"{self.environment!r} environment: point it at your OpenID Connect provider"
+            )
+        return self
