@@ -10,7 +10,7 @@ from secondread_reporting.api import ReportingDeps, build_router
 from secondread_reporting.auth import TokenVerifier
 from secondread_reporting.errors import ApiError, ArchiveUnavailable, IncompleteReport
 from secondread_reporting.publisher import ArchivePublisher
-from secondread_reporting.repository import MIGRATIONS, ReportingRepository
+from secondread_reporting.repository import MIGRATIONS, ReportingRepository, migrate
 from secondread_reporting.service import Reporting, SystemClock
 from secondread_reporting.settings import ReportingSettings
 from secondread_shared import topics
@@ -72,7 +72,8 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
         await handlers.roster_changed(event, repo)
 
     async def open_db() -> None:
-        await db.open(MIGRATIONS)
+        await db.open()
+        await migrate(db, MIGRATIONS)
 
     runtime.on_start.append(open_db)
     runtime.on_stop.extend([db.close, orthanc.aclose, verifier.aclose])

@@ -1,8 +1,10 @@
-"""reporting's state (schema ``reporting``): worklist, signing keys, signed reports, outbox."""
+"""reporting's state (schema ``reporting``): worklist, signing keys, drafts, sign attempts, signed
+reports, outbox. Migrations are numbered and recorded in ``schema_migrations``."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from cryptography.fernet import Fernet
@@ -17,87 +19,126 @@ from secondread_shared import outbox
 from secondread_shared.db import Database
 from secondread_shared.events import CaseAssigned, Event
 
-MIGRATIONS = (
-    *outbox.MIGRATIONS,
-    """
-    CREATE TABLE IF NOT EXISTS worklist (
-        case_id        text PRIMARY KEY,
-        radiologist_id text NOT NULL,
-        urgency        text NOT NULL,
-        due_at         timestamptz NOT NULL,
-        assigned       jsonb NOT NULL,
-        trace          jsonb NOT NULL DEFAULT '{}'::jsonb,
-        status         text NOT NULL DEFAULT 'assigned',
-        received_at    timestamptz NOT NULL DEFAULT now()
-    )
-    """,
-    """
-    CREATE TABLE IF NOT EXISTS signing_keys (
-        radiologist_id text PRIMARY KEY,
-        key_id         text NOT NULL UNIQUE,
-        private_enc    bytea NOT NULL,
-        public_raw     bytea NOT NULL,
-        created_at     timestamptz NOT NULL DEFAULT now()
-    )
-    """,
-    """
-    CREATE TABLE IF NOT EXISTS reports (
-        report_id      text PRIMARY KEY,
-        case_id        text NOT NULL UNIQUE REFERENCES worklist(case_id),
-        radiologist_id text NOT NULL,
-        key_id         text NOT NULL,
-        canonical      bytea NOT NULL,
-        signature      text NOT NULL,
-        signed_at      timestamptz NOT NULL,
-        object_key     text NOT NULL
-    )
-    """,
-    # drafts, sign attempts (idempotent signing), addenda, key validity
-    """
-    CREATE TABLE IF NOT EXISTS drafts (
-        case_id        text PRIMARY KEY REFERENCES worklist(case_id),
-        radiologist_id text NOT NULL,
-        version        integer NOT NULL,
-        content        jsonb NOT NULL,
-        updated_at     timestamptz NOT NULL DEFAULT now()
-    )
-    """,
-    """
-    CREATE TABLE IF NOT EXISTS sign_attempts (
-        report_id      text PRIMARY KEY,
-        case_id        text NOT NULL REFERENCES worklist(case_id),
-        kind           text NOT NULL,
-        amends         text,
-        radiologist_id text NOT NULL,
-        draft_version  integer NOT NULL,
-        key_id         text NOT NULL,
-        canonical      bytea NOT NULL,
-        signature      text NOT NULL,
-        signed_at      timestamptz NOT NULL,
-        archive_ids    jsonb NOT NULL DEFAULT '[]'::jsonb,
-        completed      boolean NOT NULL DEFAULT false,
-        created_at     timestamptz NOT NULL DEFAULT now()
-    )
-    """,
-    """
-    CREATE TABLE IF NOT EXISTS idempotency_keys (
-        case_id         text NOT NULL,
-        idempotency_key text NOT NULL,
-        report_id       text NOT NULL REFERENCES sign_attempts(report_id) ON DELETE CASCADE,
-        request         text NOT NULL,
-        PRIMARY KEY (case_id, idempotency_key)
-    )
-    """,
-    "ALTER TABLE reports ADD COLUMN IF NOT EXISTS kind text NOT NULL DEFAULT 'report'",
-    "ALTER TABLE reports ADD COLUMN IF NOT EXISTS amends text",
-    "ALTER TABLE reports ADD COLUMN IF NOT EXISTS sha256 text NOT NULL DEFAULT ''",
-    "ALTER TABLE reports DROP CONSTRAINT IF EXISTS reports_case_id_key",
-    "CREATE UNIQUE INDEX IF NOT EXISTS reports_one_per_case ON reports (case_id)"
-    " WHERE kind = 'report'",
-    "CREATE UNIQUE INDEX IF NOT EXISTS sign_attempts_one_report_per_case ON sign_attempts"
-    " (case_id) WHERE kind = 'report'",
-    "ALTER TABLE signing_keys ADD COLUMN IF NOT EXISTS valid_until timestamptz",
+MIGRATION_LOCK = 0x5EC0_0004
+"""pg_advisory_xact_lock key of reporting's migrations (two replicas starting together)."""
+
+MIGRATIONS: tuple[tuple[int, Sequence[str]], ...] = (
+    # 1: the worklist, signing keys and signed reports
+    (
+        1,
+        (
+            """
+        CREATE TABLE IF NOT EXISTS worklist (
+            case_id        text PRIMARY KEY,
+            radiologist_id text NOT NULL,
+            urgency        text NOT NULL,
+            due_at         timestamptz NOT NULL,
+            assigned       jsonb NOT NULL,
+            trace          jsonb NOT NULL DEFAULT '{}'::jsonb,
+            status         text NOT NULL DEFAULT 'assigned',
+            received_at    timestamptz NOT NULL DEFAULT now()
+        )
+        """,
+            """
+        CREATE TABLE IF NOT EXISTS signing_keys (
+            radiologist_id text PRIMARY KEY,
+            key_id         text NOT NULL UNIQUE,
+            private_enc    bytea NOT NULL,
+            public_raw     bytea NOT NULL,
+            created_at     timestamptz NOT NULL DEFAULT now()
+        )
+        """,
+            """
+        CREATE TABLE IF NOT EXISTS reports (
+            report_id      text PRIMARY KEY,
+            case_id        text NOT NULL UNIQUE REFERENCES worklist(case_id),
+            radiologist_id text NOT NULL,
+            key_id         text NOT NULL,
+            canonical      bytea NOT NULL,
+            signature      text NOT NULL,
+            signed_at      timestamptz NOT NULL,
+            object_key     text NOT NULL
+        )
+        """,
+        ),
+    ),
+    # 2: drafts, sign attempts (idempotent signing), addenda, key validity
+    (
+        2,
+        (
+            """
+        CREATE TABLE IF NOT EXISTS drafts (
+            case_id        text PRIMARY KEY REFERENCES worklist(case_id),
+            radiologist_id text NOT NULL,
+            version        integer NOT NULL,
+            content        jsonb NOT NULL,
+            updated_at     timestamptz NOT NULL DEFAULT now()
+        )
+        """,
+            """
+        CREATE TABLE IF NOT EXISTS sign_attempts (
+            report_id      text PRIMARY KEY,
+            case_id        text NOT NULL REFERENCES worklist(case_id),
+            kind           text NOT NULL,
+            amends         text,
+            radiologist_id text NOT NULL,
+            draft_version  integer NOT NULL,
+            key_id         text NOT NULL,
+            canonical      bytea NOT NULL,
+            signature      text NOT NULL,
+            signed_at      timestamptz NOT NULL,
+            archive_ids    jsonb NOT NULL DEFAULT '[]'::jsonb,
+            completed      boolean NOT NULL DEFAULT false,
+            created_at     timestamptz NOT NULL DEFAULT now()
+        )
+        """,
+            """
+        CREATE TABLE IF NOT EXISTS idempotency_keys (
+            case_id         text NOT NULL,
+            idempotency_key text NOT NULL,
+            report_id       text NOT NULL REFERENCES sign_attempts(report_id) ON DELETE CASCADE,
+            request         text NOT NULL,
+            PRIMARY KEY (case_id, idempotency_key)
+        )
+        """,
+            "ALTER TABLE reports ADD COLUMN IF NOT EXISTS kind text NOT NULL DEFAULT 'report'",
+            "ALTER TABLE reports ADD COLUMN IF NOT EXISTS amends text",
+            "ALTER TABLE reports ADD COLUMN IF NOT EXISTS sha256 text NOT NULL DEFAULT ''",
+            "ALTER TABLE reports DROP CONSTRAINT IF EXISTS reports_case_id_key",
+            "CREATE UNIQUE INDEX IF NOT EXISTS reports_one_per_case ON reports (case_id)"
+            " WHERE kind = 'report'",
+            "CREATE UNIQUE INDEX IF NOT EXISTS sign_attempts_one_report_per_case ON sign_attempts"
+            " (case_id) WHERE kind = 'report'",
+            "ALTER TABLE signing_keys ADD COLUMN IF NOT EXISTS valid_until timestamptz",
+        ),
+    ),
 )
+
+
+async def migrate(db: Database, migrations: Sequence[tuple[int, Sequence[str]]]) -> list[int]:
+    """Apply the migrations not recorded in ``schema_migrations`` yet, in order, in one
+    transaction; then the shared outbox's own idempotent statements (they change with the shared
+    package). The versions run."""
+    applied: list[int] = []
+    async with db.transaction() as conn:
+        await conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
+        await conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            " version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        cur = await conn.execute("SELECT coalesce(max(version), 0) AS v FROM schema_migrations")
+        row = await cur.fetchone()
+        current = int(row["v"]) if row else 0
+        for statement in outbox.MIGRATIONS:
+            await conn.execute(statement.encode())
+        for version, statements in sorted(migrations):
+            if version <= current:
+                continue
+            for statement in statements:
+                await conn.execute(statement.encode())
+            await conn.execute("INSERT INTO schema_migrations (version) VALUES (%s)", (version,))
+            applied.append(version)
+    return applied
 
 
 def _row(row: dict[str, Any]) -> CaseRow:
