@@ -25,7 +25,8 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-err = Console(stderr=True)
+# Not a terminal (a pipe, a test): never wrap, so that a message stays one line to grep.
+err = Console(stderr=True, soft_wrap=not sys.stderr.isatty())
 # Piped output (scripts, CI logs) gets wide tables instead of truncated cells.
 out = Console() if sys.stdout.isatty() else Console(width=200)
 
