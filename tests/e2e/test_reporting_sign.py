@@ -272,3 +272,26 @@ def test_a_roster_import_creates_the_readers_keys_before_their_first_report() ->
     [key] = wait_for(f"a signing key for {reader}", listed, timeout=60)
     assert key["algorithm"] == "Ed25519" and len(key["kid"]) == 16
     assert httpx.get(f"{REPORTING}/v1/keys/{key['kid']}").json() == key
+
+
+def test_concurrent_signs_with_different_keys_make_one_report() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    case = put_on_worklist(READER).case_id
+    v = put(case, DRAFT, None).json()["version"]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        answers = list(pool.map(lambda i: sign(case, v, f"race-{i}-{uuid.uuid4()}"), range(4)))
+    assert {a.status_code for a in answers} <= {201, 409}, [a.text for a in answers]
+    ids = {a.json()["report_id"] for a in answers if a.status_code == 201}
+    assert len(ids) == 1
+    [report_id] = ids
+    suffixes = ("fhir.json", "json", "pdf", "sig.json")
+    assert objects(case) == [f"reports/{case}/{report_id}.{s}" for s in suffixes]
+
+    def signed_events() -> list[bytes]:
+        recs = asyncio.run(
+            kafka_tools.read_all(KAFKA, [topics.REPORT_SIGNED], lambda r: r.key == case)
+        )
+        return [r.value for r in recs]
+
+    assert len(wait_for("report.signed", signed_events)) == 1

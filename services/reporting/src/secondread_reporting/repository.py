@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from psycopg.errors import UniqueViolation
 
+from secondread_reporting.errors import Conflict
 from secondread_reporting.ports import OPEN, Attempt, CaseRow, CaseStatus, Draft
 from secondread_reporting.report import DraftContent
 from secondread_reporting.signing import key_id, sha256_hex
@@ -151,10 +152,6 @@ def _row(row: dict[str, Any]) -> CaseRow:
     )
 
 
-class AlreadySigned(Exception):
-    """The case already has a signed report (corrections are addenda)."""
-
-
 class ReportingRepository:
     def __init__(self, db: Database, fernet: Fernet) -> None:
         self.db = db
@@ -292,7 +289,18 @@ class ReportingRepository:
         return None if row is None else _attempt(row)
 
     async def save_attempt(self, attempt: Attempt, key: str, request: str) -> None:
-        """Record (or replace, for the same report id) an attempt and bind the key to it."""
+        """Record (or replace, for the same report id) an attempt and bind the key to it; a
+        concurrent sign of the same case with another key is refused (409)."""
+        try:
+            await self._save_attempt(attempt, key, request)
+        except UniqueViolation as exc:
+            raise Conflict(
+                f"case {attempt.case_id} is being signed by another request; retry it with "
+                "its Idempotency-Key",
+                code="sign_in_progress",
+            ) from exc
+
+    async def _save_attempt(self, attempt: Attempt, key: str, request: str) -> None:
         async with self.db.transaction() as conn:
             await conn.execute(
                 "INSERT INTO sign_attempts (report_id, case_id, kind, amends, radiologist_id,"
@@ -425,7 +433,10 @@ class ReportingRepository:
                     )
                 await outbox.enqueue(conn, events)
         except UniqueViolation as exc:
-            raise AlreadySigned(attempt.case_id) from exc
+            raise Conflict(
+                f"case {attempt.case_id} already has a signed report; corrections are addenda",
+                code="already_signed",
+            ) from exc
         return True
 
 
