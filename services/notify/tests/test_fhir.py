@@ -1,6 +1,7 @@
 """The FHIR channel against a real FHIR receiving process (tests/fhir_receiver.py validates the
 Bundle and every resource): the DiagnosticReport arrives with the hospital's patient identifier
-and the delivery copy as a Binary, a resend creates nothing new, a wrong token is refused."""
+and the delivery copy as a Binary, both valid to the HAPI FHIR validator; a resend creates
+nothing new; a wrong token is refused."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from secondread_notify.channels.fhir import FhirChannel, FhirSender
 from secondread_notify.identity import read_identity
 from secondread_shared.events import ObjectRef, ReportSigned
 from tests.processes import free_port, serving
+from tests.reporting_documents import fhir_validate
 from tests.synthetic import Patient, ct_study
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -85,6 +87,9 @@ async def test_the_report_arrives_valid_with_the_hospital_patient_and_once(
     binaries = [json.loads(p.read_text()) for p in folder.glob("Binary-*.json")]
     assert [base64.b64decode(b["data"]) for b in binaries[:1]] == [b"%PDF-1.4 delivery copy"]
     assert report["presentedForm"][0]["contentType"] == "application/pdf"
+    # and both resources pass the HAPI FHIR validator (R4), a tool nobody here wrote
+    code, messages = fhir_validate(sorted(folder.glob("*.json")))
+    assert code == 0, messages
 
 
 async def test_a_wrong_token_is_refused_for_good(fhir_server: tuple[str, Path]) -> None:
