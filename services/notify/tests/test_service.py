@@ -307,3 +307,34 @@ def test_a_case_chooses_among_its_hospital_channels_and_cannot_add_one() -> None
     assert [c.kind for c in case_channels(hospital, {})] == ["email", "webhook"]
     chosen = case_channels(hospital, {"delivery_channels": ["webhook", "dicom"]})
     assert [c.kind for c in chosen] == ["webhook"]  # dicom is not the hospital's
+
+
+async def test_how_much_of_the_patient_an_email_body_names_is_configured() -> None:
+    from secondread_notify.channels import EmailChannel
+
+    for setting, expected, absent in (
+        ("none", "", "(patient"),
+        ("name", "(patient Alonso Quixote)", "A. Q."),
+        ("initials", "(patient A. Q.)", "Quixote"),
+    ):
+        repo = FakeRepo()
+        channel = EmailChannel(patient_in_body=setting)  # type: ignore[arg-type]
+        settings = NotifySettings(delivery_channels={"h1": [channel]})
+        sent: list[EmailMessage] = []
+
+        async def send(msg: EmailMessage, sent: list[EmailMessage] = sent) -> None:
+            sent.append(msg)
+
+        deps = NotifyDeps(
+            settings=settings,
+            repo=repo,
+            store=FakeStore(),
+            senders=channel_senders(settings, send),
+            wake_outbox=lambda: None,
+        )
+        await queue_deliveries(signed(), deps)
+        await DeliveryWorker(deps).run_due()
+        body = sent[0].get_body(("plain",))
+        assert body is not None
+        text = body.get_content()
+        assert expected in text and absent not in text, setting

@@ -17,6 +17,8 @@ class EmailChannel(BaseModel):
 
     kind: Literal["email"] = "email"
     language: Literal["en", "de"] = "en"
+    patient_in_body: Literal["none", "initials", "name"] = "initials"
+    """How much of the patient the email body names (the cover page always has it all)."""
 
 
 class EmailSender:
@@ -41,7 +43,7 @@ class EmailSender:
             mail_from=self.mail_from,
             role=message.role,
             pdf=message.delivery_pdf or message.pdf,
-            patient_initials=message.identity.initials if message.identity else "",
+            patient_initials=self._patient(message),
             language=self.channel.language,
             verify_url=message.verify_url,
         )
@@ -50,3 +52,9 @@ class EmailSender:
         except (OSError, TimeoutError) as exc:
             raise SendFailed(type(exc).__name__) from exc
         return Outcome(detail=str(email["Message-ID"]))
+
+    def _patient(self, message: Message) -> str:
+        identity = message.identity
+        if identity is None or self.channel.patient_in_body == "none":
+            return ""
+        return identity.name if self.channel.patient_in_body == "name" else identity.initials
