@@ -92,6 +92,16 @@ def test_licence_country_subdivision_and_expiry() -> None:
     assert not valid_jurisdiction("UK") and not valid_jurisdiction("us")
 
 
+def test_the_licence_named_in_the_signature_block_is_the_one_that_covers_the_case() -> None:
+    r = Reader.model_validate(reader(licences=[
+        {"jurisdiction": "US", "expires": date(2027, 1, 1)},
+        {"jurisdiction": "US-NY", "expires": date(2027, 1, 1)},
+    ]))  # fmt: skip
+    assert r.licence_for("US-NY", date(2026, 12, 1)) == "US-NY"  # the most specific
+    assert r.licence_for("US-CA", date(2026, 12, 1)) == "US"
+    assert r.licence_for("GB", date(2026, 12, 1)) == ""
+
+
 def test_availability_absences_and_active() -> None:
     r = Reader.model_validate(
         reader(absences=[{"from": date(2026, 12, 24), "to": date(2026, 12, 31)}])

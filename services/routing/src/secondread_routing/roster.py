@@ -119,6 +119,12 @@ class Reader(BaseModel):
     def licensed_for(self, jurisdiction: str, on: date) -> bool:
         return any(lic.covers(jurisdiction, on) for lic in self.licences)
 
+    def licence_for(self, jurisdiction: str, on: date) -> str:
+        """The jurisdiction of the licence that covers ``jurisdiction`` on ``on`` (the most
+        specific one), or ``""``."""
+        covering = [lic.jurisdiction for lic in self.licences if lic.covers(jurisdiction, on)]
+        return max(covering, key=len, default="")
+
     def away(self, first: date, last: date) -> bool:
         """Inactive, or absent on any day from ``first`` to ``last``."""
         return not self.active or any(a.overlaps(first, last) for a in self.absences)

@@ -277,6 +277,8 @@ class RoutingService:
             radiologist_id=reader.id,
             radiologist_name=reader.display_name,
             radiologist_credentials=reader.credentials,
+            radiologist_certifications=list(reader.board_certifications),
+            radiologist_licence=reader.licence_for(ev.jurisdiction, case.due_at.date()),
             subspecialty=case.subspecialty,
             rule=case.rule,
             urgency=ev.urgency,
