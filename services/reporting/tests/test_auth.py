@@ -85,13 +85,17 @@ async def test_rs256_and_es256_tokens_verify(keys: KeySet) -> None:
 @pytest.mark.parametrize(
     ("over", "flaw"),
     [
-        ({"exp": int(time.time()) - 60}, "expired"),
-        ({"nbf": int(time.time()) + 60}, "not valid yet"),
+        # times as offsets from when the test runs (not when it is collected: a long suite
+        # runs it minutes later, and a "not before" of collection + 60 s has passed by then)
+        ({"exp": -60}, "expired"),
+        ({"nbf": +60}, "not valid yet"),
         ({"aud": "account"}, "not meant for"),
         ({"iss": "https://other.test/realms/x"}, "another issuer"),
     ],
 )
 async def test_claims_are_checked(keys: KeySet, over: dict[str, Any], flaw: str) -> None:
+    now = int(time.time())
+    over = {k: now + v if k in ("exp", "nbf") else v for k, v in over.items()}
     token = jwt.encode(claims(**over), keys.rsa, algorithm="RS256", headers={"kid": "rsa-1"})
     with pytest.raises(Unauthenticated, match=flaw):
         await verifier(keys).verify(token)
