@@ -20,8 +20,9 @@ capitalised word that is not one of Philter's common words is ``NNP``, a number 
 Names in lower case are found by context (titles, roles), not by the lists. NLTK itself is never
 imported (:func:`_import_philter`).
 
-The data is read once per process (0.4 s): :func:`detector` builds the detector on first use,
-never at import; the service calls it at start-up.
+The detector is built once per process (0.2 s): :func:`detector` builds it on first use, never
+at import; the service calls it at start-up. Philter's name lists (0.1 s more) are read on the
+first proper-noun candidate (:class:`LazyWords`).
 """
 
 from __future__ import annotations
@@ -30,9 +31,9 @@ import re
 import sys
 import threading
 import tomllib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, partial
 from importlib.resources import files
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
@@ -43,6 +44,8 @@ PHI_TYPES: Final = ("NAME", "ORG", "ADDRESS", "DATE", "PHONE", "ID", "EMAIL", "U
 MEMO_LIMIT: Final = 100_000
 """Short texts whose spans a detector remembers before it forgets them all."""
 _MEMO_CHARS: Final = 256
+PLACEHOLDER_WORDS: Final = frozenset({*PHI_TYPES, "BIRTHDATE"})
+"""The words of the placeholders a text may already hold (``[NAME]``): never proper nouns."""
 _PRIORITY: Final = ("EMAIL", "URL", "IP", "DATE", "PHONE", "ID", "AGE", "ORG", "ADDRESS", "NAME")
 
 # Label words a context filter matches in front of the identifier; kept in the output.
@@ -105,7 +108,7 @@ def clinical_patterns(vocabulary: Mapping[str, Any]) -> dict[str, str]:
     return {"eponym": eponym, "score": score}
 
 
-def shape_tags(tokens: Sequence[str], text: str, common: frozenset[str]) -> list[tuple[str, str]]:
+def shape_tags(tokens: Sequence[str], text: str, common: Container[str]) -> list[tuple[str, str]]:
     """Part-of-speech tags of word shape for Philter's ``tokens`` of ``text``.
 
     A capitalised (or all-capitals) word is ``NNP`` unless it is one of Philter's 195,253
@@ -122,7 +125,9 @@ def shape_tags(tokens: Sequence[str], text: str, common: frozenset[str]) -> list
             tag = "SP"
         elif tok.isdigit():
             tag = "CD"
-        elif shouting or not tok[:1].isupper() or tok.lower() in common or _acronym(tok):
+        elif shouting or not tok[:1].isupper() or tok in PLACEHOLDER_WORDS or _acronym(tok):
+            tag = "NN"
+        elif tok.lower() in common:
             tag = "NN"
         else:
             tag = "NNP"
@@ -145,16 +150,28 @@ class PhiDetector:
         tagger = SimpleNamespace(pos_tag=self._pos_tag)
         philter_module = _import_philter(tagger)
         from philter_lite import filter_from_dict
-        from philter_lite.filters import RegexFilter, filter_db
+        from philter_lite.filters import RegexFilter, SetFilter, filter_db
 
         ours = {**config["secondread"], **clinical_patterns(vocabulary)}
         regex_db = {**filter_db.regex_db, "secondread": ours}
+        names = filter_db.set_db
         self._filters = [
-            filter_from_dict(  # type: ignore[no-untyped-call]  # philter-lite leaves it untyped
+            # A name-list filter gets its list lazily (Philter only asks it about a proper
+            # noun); filter_from_dict would copy the whole list into a set at once.
+            SetFilter(
+                title=f["title"],
+                type="set",
+                exclude=f["exclude"],
+                phi_type=f.get("phi_type", "OTHER"),
+                pos=set(f["pos"]),
+                data=LazyWords(partial(names.__getitem__, f["keyword"])),  # type: ignore[arg-type]
+            )
+            if f["type"] == "set"
+            else filter_from_dict(  # type: ignore[no-untyped-call]  # philter-lite: untyped
                 f,
                 regex_db=regex_db,
                 regex_context_db=filter_db.regex_context_db,
-                set_db=filter_db.set_db,
+                set_db=names,
             )
             for f in config["filters"]
         ]
@@ -162,7 +179,7 @@ class PhiDetector:
         self._clinical = [
             f.data for f in self._filters if not f.exclude and isinstance(f, RegexFilter)
         ]
-        self._common = frozenset(filter_db.set_db["nonames"])
+        self._common = LazyWords(lambda: names["nonames"])
         self._philter: ModuleType = philter_module
         # The tagger needs the text being checked, which is per thread (the service checks in
         # worker threads).
@@ -303,7 +320,7 @@ def _load_toml(name: str) -> dict[str, Any]:
 
 @cache
 def detector() -> PhiDetector:
-    """The process's detector, built on first use (Philter's data takes 0.4 s to read)."""
+    """The process's detector, built on first use (0.2 s)."""
     _fast_philter_data()
     return PhiDetector(_load_toml("phi_filters.toml"), _load_toml("clinical_terms.toml"))
 
@@ -331,8 +348,54 @@ def _fast_philter_data() -> None:
     module.regex_context_db = tomllib.loads(  # type: ignore[attr-defined]
         (base / "regex_context.toml").read_text("utf-8")
     )
-    module.set_db = read_name_lists((base / "set.toml").read_text("utf-8"))  # type: ignore[attr-defined]
+    module.set_db = NameLists(base / "set.toml")  # type: ignore[attr-defined]
     sys.modules[name] = module
+
+
+class NameLists(Mapping[str, list[str]]):
+    """philter-lite's ``set.toml``, read (by :func:`read_name_lists`) on first use."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lists: dict[str, list[str]] | None = None
+        self._lock = threading.Lock()
+
+    def _load(self) -> dict[str, list[str]]:
+        with self._lock:
+            if self._lists is None:
+                self._lists = read_name_lists(self.path.read_text("utf-8"))
+            return self._lists
+
+    def __getitem__(self, key: str) -> list[str]:
+        return self._load()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._load())
+
+    def __len__(self) -> int:
+        return len(self._load())
+
+
+class LazyWords:
+    """A word set built on the first membership test: most texts (DICOM descriptors in
+    capitals, sentences of lower-case words) never ask, so never pay for 450,000 words."""
+
+    def __init__(self, source: Callable[[], Iterable[str]]) -> None:
+        self._source = source
+        self._words: frozenset[str] | None = None
+        self._lock = threading.Lock()
+
+    def _get(self) -> frozenset[str]:
+        words = self._words
+        if words is None:
+            with self._lock:
+                if self._words is None:
+                    self._words = frozenset(self._source())
+                words = self._words
+        return words
+
+    def __contains__(self, word: object) -> bool:
+        return word in self._get()
 
 
 def read_name_lists(text: str) -> dict[str, list[str]]:
