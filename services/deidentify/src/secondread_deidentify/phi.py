@@ -329,9 +329,9 @@ def _fast_philter_data() -> None:
     """Load philter-lite's data files faster than its own module does.
 
     ``philter_lite.filters.filter_db`` parses its 5.5 MB name lists with ``tomllib`` at import
-    (3 s here). The lists are flat arrays of plain strings, so this reads the same files with a
-    regular expression (0.4 s) and registers the result as that module before philter-lite is
-    imported. A test checks that both give the same data.
+    (3 s here). This registers a module of the same name before philter-lite is imported: the
+    two small regex files read with ``tomllib``, the name lists as :class:`NameLists`, split as
+    plain strings (0.08 s) on first use. A test checks that both give the same data.
     """
     name = "philter_lite.filters.filter_db"
     if name in sys.modules:
