@@ -70,3 +70,46 @@ class Database:
             return True
         except Exception:
             return False
+
+
+async def migrate(
+    db: Database,
+    migrations: Sequence[tuple[int, Sequence[str]]],
+    *,
+    lock: int,
+    always: Sequence[str] = (),
+) -> list[int]:
+    """Apply numbered migrations not recorded in ``schema_migrations`` yet, in order, in one
+    transaction; return the versions run.
+
+    Parameters
+    ----------
+    migrations
+        ``(version, statements)`` pairs; a version runs once, ever.
+    lock
+        The ``pg_advisory_xact_lock`` key of this schema's migrations, so that two replicas
+        starting together migrate one after the other.
+    always
+        Idempotent statements run first on every start, outside the versions (the shared
+        outbox's, which change with the shared package).
+    """
+    applied: list[int] = []
+    async with db.transaction() as conn:
+        await conn.execute("SELECT pg_advisory_xact_lock(%s)", (lock,))
+        await conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            " version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        cur = await conn.execute("SELECT coalesce(max(version), 0) AS v FROM schema_migrations")
+        row = await cur.fetchone()
+        current = int(row["v"]) if row else 0
+        for statement in always:
+            await conn.execute(statement.encode())
+        for version, statements in sorted(migrations):
+            if version <= current:
+                continue
+            for statement in statements:
+                await conn.execute(statement.encode())
+            await conn.execute("INSERT INTO schema_migrations (version) VALUES (%s)", (version,))
+            applied.append(version)
+    return applied

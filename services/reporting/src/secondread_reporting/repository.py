@@ -18,6 +18,7 @@ from secondread_reporting.report import DraftContent
 from secondread_reporting.signing import key_id, sha256_hex
 from secondread_shared import outbox
 from secondread_shared.db import Database
+from secondread_shared.db import migrate as shared_migrate
 from secondread_shared.events import CaseAssigned, Event
 
 MIGRATION_LOCK = 0x5EC0_0004
@@ -117,29 +118,9 @@ MIGRATIONS: tuple[tuple[int, Sequence[str]], ...] = (
 
 
 async def migrate(db: Database, migrations: Sequence[tuple[int, Sequence[str]]]) -> list[int]:
-    """Apply the migrations not recorded in ``schema_migrations`` yet, in order, in one
-    transaction; then the shared outbox's own idempotent statements (they change with the shared
-    package). The versions run."""
-    applied: list[int] = []
-    async with db.transaction() as conn:
-        await conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
-        await conn.execute(
-            "CREATE TABLE IF NOT EXISTS schema_migrations ("
-            " version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
-        )
-        cur = await conn.execute("SELECT coalesce(max(version), 0) AS v FROM schema_migrations")
-        row = await cur.fetchone()
-        current = int(row["v"]) if row else 0
-        for statement in outbox.MIGRATIONS:
-            await conn.execute(statement.encode())
-        for version, statements in sorted(migrations):
-            if version <= current:
-                continue
-            for statement in statements:
-                await conn.execute(statement.encode())
-            await conn.execute("INSERT INTO schema_migrations (version) VALUES (%s)", (version,))
-            applied.append(version)
-    return applied
+    """reporting's numbered migrations (see :func:`secondread_shared.db.migrate`; the shared
+    outbox's statements run on every start)."""
+    return await shared_migrate(db, migrations, lock=MIGRATION_LOCK, always=outbox.MIGRATIONS)
 
 
 def _row(row: dict[str, Any]) -> CaseRow:

@@ -22,6 +22,7 @@ from secondread_routing.ports import AssignmentRecord, CaseRecord
 from secondread_routing.roster import Reader
 from secondread_shared import outbox
 from secondread_shared.db import Database
+from secondread_shared.db import migrate as shared_migrate
 from secondread_shared.events import (
     CaseDeidentified,
     CaseState,
@@ -112,29 +113,9 @@ MIGRATIONS: tuple[tuple[int, Sequence[str]], ...] = (
 
 
 async def migrate(db: Database, migrations: Sequence[tuple[int, Sequence[str]]]) -> list[int]:
-    """Apply the migrations not yet recorded, in order, in one transaction; the versions run."""
-    applied: list[int] = []
-    async with db.transaction() as conn:
-        await conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
-        await conn.execute(
-            "CREATE TABLE IF NOT EXISTS schema_migrations ("
-            " version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
-        )
-        cur = await conn.execute("SELECT coalesce(max(version), 0) AS v FROM schema_migrations")
-        row = await cur.fetchone()
-        current = int(row["v"]) if row else 0
-        for version, statements in sorted(migrations):
-            if version <= current:
-                continue
-            for statement in statements:
-                await conn.execute(statement.encode())
-            await conn.execute("INSERT INTO schema_migrations (version) VALUES (%s)", (version,))
-            applied.append(version)
-        # The shared outbox's own statements are idempotent and change with the shared package
-        # (new columns): applied on every start, outside this schema's versions.
-        for statement in outbox.MIGRATIONS:
-            await conn.execute(statement.encode())
-    return applied
+    """routing's numbered migrations (see :func:`secondread_shared.db.migrate`; the shared
+    outbox's statements run on every start)."""
+    return await shared_migrate(db, migrations, lock=MIGRATION_LOCK, always=outbox.MIGRATIONS)
 
 
 def _case(row: dict[str, Any]) -> CaseRecord:
