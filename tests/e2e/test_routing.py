@@ -28,7 +28,6 @@ import httpx
 import psycopg
 import pytest
 import yaml
-from aiokafka import AIOKafkaProducer
 from psycopg.rows import dict_row
 
 from secondread_cli import kafka_tools, stack
@@ -37,11 +36,10 @@ from secondread_shared.events import (
     CaseAccepted,
     CaseDeclined,
     CaseDeidentified,
-    Event,
 )
 from tests.e2e.conftest import submit, wait_for
 from tests.e2e.identity import TOKENS
-from tests.e2e.reporting_support import sign_case
+from tests.e2e.reporting_support import publish, sign_case
 from tests.routing_cases import DESCRIPTIONS
 from tests.synthetic import Patient, ct_study, write_study
 
@@ -116,22 +114,6 @@ def demo_roster_back(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]
     wait_for("the waiting test cases swept", lambda: waiting_here() == 0, timeout=60)
     done = cli("roster", "import", str(DEMO_ROSTER))
     assert done.returncode == 0, done.stderr
-
-
-async def _publish(events: list[Event]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=KAFKA, enable_idempotence=True)
-    await producer.start()
-    try:
-        for ev in events:
-            await producer.send_and_wait(
-                ev.TOPIC, ev.model_dump_json().encode(), key=ev.case_id.encode()
-            )
-    finally:
-        await producer.stop()
-
-
-def publish(*events: Event) -> None:
-    asyncio.run(_publish(list(events)))
 
 
 def new_case(juris: str, **over: Any) -> CaseDeidentified:

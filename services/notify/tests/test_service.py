@@ -164,7 +164,10 @@ def signed() -> ReportSigned:
     )
 
 
-def make(repo: FakeRepo, failures: int) -> tuple[NotifyDeps, list[EmailMessage], DeliveryWorker]:
+def make(
+    repo: FakeRepo, failures: int = 0, settings: NotifySettings | None = None
+) -> tuple[NotifyDeps, list[EmailMessage], DeliveryWorker]:
+    """Deps with a fake SMTP whose first ``failures`` sends fail, the emails it took, a worker."""
     sent: list[EmailMessage] = []
     calls = {"n": 0}
 
@@ -174,7 +177,7 @@ def make(repo: FakeRepo, failures: int) -> tuple[NotifyDeps, list[EmailMessage],
             raise ConnectionRefusedError("smtp down")
         sent.append(msg)
 
-    settings = NotifySettings(delivery_attempts=3, delivery_backoff_s=2.0)
+    settings = settings or NotifySettings(delivery_attempts=3, delivery_backoff_s=2.0)
     deps = NotifyDeps(
         settings=settings,
         repo=repo,
@@ -279,21 +282,10 @@ async def test_a_failing_channel_never_holds_back_another() -> None:
             ]
         },
     )
-    sent: list[EmailMessage] = []
-
-    async def send(msg: EmailMessage) -> None:
-        sent.append(msg)
-
-    deps = NotifyDeps(
-        settings=settings,
-        repo=repo,
-        store=FakeStore(),
-        senders=channel_senders(settings, send),
-        wake_outbox=lambda: None,
-    )
+    deps, sent, worker = make(repo, settings=settings)
     await queue_deliveries(signed(), deps)
     assert sorted(k[1] for k in repo.rows) == ["email", "webhook"]
-    await DeliveryWorker(deps).run_due()
+    await worker.run_due()
     assert len(sent) == 1  # the email went out while the webhook's receiver is down
     assert repo.rows[("r1", "webhook", "physician")].status == "pending"
     assert repo.rows[("r1", "webhook", "physician")].error == "ConnectError"
@@ -320,20 +312,9 @@ async def test_how_much_of_the_patient_an_email_body_names_is_configured() -> No
         repo = FakeRepo()
         channel = EmailChannel(patient_in_body=setting)  # type: ignore[arg-type]
         settings = NotifySettings(delivery_channels={"h1": [channel]})
-        sent: list[EmailMessage] = []
-
-        async def send(msg: EmailMessage, sent: list[EmailMessage] = sent) -> None:
-            sent.append(msg)
-
-        deps = NotifyDeps(
-            settings=settings,
-            repo=repo,
-            store=FakeStore(),
-            senders=channel_senders(settings, send),
-            wake_outbox=lambda: None,
-        )
+        deps, sent, worker = make(repo, settings=settings)
         await queue_deliveries(signed(), deps)
-        await DeliveryWorker(deps).run_due()
+        await worker.run_due()
         body = sent[0].get_body(("plain",))
         assert body is not None
         text = body.get_content()
