@@ -52,7 +52,7 @@ bench: install
 # Regenerate requirements.lock after changing a pyproject.toml or requirements.in.
 lock:
 	$(UV) pip compile -q requirements.in --generate-hashes --python-version 3.11 -o requirements.lock
-	$(UV) pip sync -q --python $(PY) requirements.lock
+	$(UV) pip sync -q --compile-bytecode --python $(PY) requirements.lock
 
 # Regenerate docs/asyncapi.json from the services' brokers (tests fail when it is stale).
 asyncapi:

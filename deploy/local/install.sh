@@ -12,6 +12,8 @@
 #   3. versitygw, mailpit and jaeger (Go module proxy), into $CACHE/bin
 #   4. Keycloak (Maven Central zip, needs a Java 21+ JDK), into $CACHE/keycloak-<version>
 #   5. uv (PyPI) into $CACHE/uv-venv, then the project's .venv synced to requirements.lock
+#      (bytecode compiled at install, so no start pays for it)
+#   6. the pages' front-end packages (npm, web/package-lock.json) into web/node_modules
 #
 # Downloads and builds are cached outside the repo in ${SECONDREAD_CACHE_DIR:-$HOME/.cache/secondread}.
 set -euo pipefail
@@ -50,6 +52,8 @@ for pkg in orthanc orthanc-dicomweb dcmtk dicom3tools kcat poppler-utils fonts-d
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
 done
 [ -x /usr/lib/postgresql/15/bin/postgres ] || missing+=(postgresql-15)
+command -v npm >/dev/null || missing+=(nodejs npm)
+command -v chromium >/dev/null || missing+=(chromium)
 command -v java >/dev/null || missing+=(default-jre-headless)
 command -v mvn >/dev/null || missing+=(maven)
 command -v unzip >/dev/null || missing+=(unzip)
@@ -248,10 +252,29 @@ if [ ! -x .venv/bin/python ]; then
   note="created, "
 fi
 log="$CACHE/uv-sync.log"
-if ! "$UV" pip sync -q --python .venv/bin/python requirements.lock >"$log" 2>&1; then
+if ! "$UV" pip sync -q --compile-bytecode --python .venv/bin/python requirements.lock >"$log" 2>&1; then
   tail -n 20 "$log" >&2
   die "uv pip sync failed (full log: $log)"
 fi
 done_ "${note}synced to requirements.lock"
+
+# --------------------------------------------------------------------------------------------
+# 6. Front-end packages: the OHIF viewer's built dist/, dcmjs, tus-js-client, keycloak-js
+# --------------------------------------------------------------------------------------------
+step "web packages (npm ci)"
+stamp="$REPO/web/node_modules/.secondread-lock.sha256"
+want="$(sha256sum "$REPO/web/package-lock.json" | cut -d' ' -f1)"
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+  done_ "up to date"
+else
+  log="$CACHE/npm-ci.log"
+  # --ignore-scripts: nothing runs at install; the packages are served as shipped
+  if ! (cd "$REPO/web" && npm ci --ignore-scripts --cache "$CACHE/npm" >"$log" 2>&1); then
+    tail -n 20 "$log" >&2
+    die "npm ci failed (full log: $log)"
+  fi
+  echo "$want" >"$stamp"
+  done_ "installed"
+fi
 
 echo "install.sh: done in $(( $(date +%s) - T0 ))s (cache: $CACHE)"

@@ -40,6 +40,33 @@ class OrthancRejectedError(PermanentError):
     """Orthanc refused an object as invalid (HTTP 4xx)."""
 
 
+class ApiError(PermanentError):
+    """A refusal an HTTP API answers with ``status`` and the body of :func:`error_body`."""
+
+    status: int = 400
+    code: str = "bad_request"
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+
+
+class Unauthenticated(ApiError):
+    """No bearer token, or one that does not verify (401)."""
+
+    status = 401
+    code = "unauthenticated"
+
+
+class Forbidden(ApiError):
+    """A valid user without the right to this case or action (403, and no data)."""
+
+    status = 403
+    code = "forbidden"
+
+
 def error_body(code: str, message: str) -> dict[str, dict[str, str]]:
     """The one error body of every secondread HTTP API: ``{"error": {"code", "message"}}``.
 

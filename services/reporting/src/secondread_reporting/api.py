@@ -16,7 +16,6 @@ from opentelemetry.trace import Link
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from pydantic import BaseModel, ConfigDict, Field
 
-from secondread_reporting.auth import Principal, TokenVerifier
 from secondread_reporting.errors import Forbidden, NotFound, Unauthenticated
 from secondread_reporting.ports import JSON
 from secondread_reporting.report import AddendumContent, DraftContent
@@ -24,6 +23,7 @@ from secondread_reporting.repository import ReportingRepository
 from secondread_reporting.service import Reporting, etag, parse_if_match, reader_case
 from secondread_reporting.settings import ReportingSettings
 from secondread_shared.logging import bind_case, get_logger
+from secondread_shared.oidc import Principal, TokenVerifier
 from secondread_shared.orthanc import OrthancClient
 from secondread_shared.outbox import OutboxRelay
 from secondread_shared.storage import ObjectStore

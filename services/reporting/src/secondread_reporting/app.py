@@ -7,7 +7,6 @@ from fastapi.responses import JSONResponse
 
 from secondread_reporting import handlers
 from secondread_reporting.api import ReportingDeps, build_router
-from secondread_reporting.auth import TokenVerifier
 from secondread_reporting.errors import ApiError, ArchiveUnavailable, IncompleteReport
 from secondread_reporting.publisher import ArchivePublisher
 from secondread_reporting.repository import MIGRATIONS, ReportingRepository, migrate
@@ -18,6 +17,7 @@ from secondread_shared.broker import subscriber_options
 from secondread_shared.db import Database
 from secondread_shared.errors import error_body
 from secondread_shared.events import CaseAssigned, RosterChanged
+from secondread_shared.oidc import TokenVerifier
 from secondread_shared.orthanc import OrthancClient
 from secondread_shared.outbox import OutboxRelay
 from secondread_shared.secrets import fernet_from_key, load_key

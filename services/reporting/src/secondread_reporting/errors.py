@@ -7,18 +7,10 @@ wrong; the HTTP layer answers it with the body every secondread API uses (ingest
 
 from __future__ import annotations
 
-from secondread_shared.errors import PermanentError, TransientError
-
-
-class ApiError(PermanentError):
-    status: int = 400
-    code: str = "bad_request"
-
-    def __init__(self, message: str, *, code: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        if code is not None:
-            self.code = code
+from secondread_shared.errors import ApiError as ApiError
+from secondread_shared.errors import Forbidden as Forbidden
+from secondread_shared.errors import TransientError
+from secondread_shared.errors import Unauthenticated as Unauthenticated
 
 
 class PreconditionFailed(ApiError):
@@ -44,20 +36,6 @@ class IncompleteReport(ApiError):
     def __init__(self, missing: list[str]) -> None:
         super().__init__("the report cannot be signed yet; missing: " + "; ".join(missing))
         self.missing = missing
-
-
-class Unauthenticated(ApiError):
-    """No bearer token, or one that does not verify (401)."""
-
-    status = 401
-    code = "unauthenticated"
-
-
-class Forbidden(ApiError):
-    """A valid user without the right to this case or action (403, and no data)."""
-
-    status = 403
-    code = "forbidden"
 
 
 class NotFound(ApiError):

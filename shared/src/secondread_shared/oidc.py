@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import jwt
 
-from secondread_reporting.errors import Unauthenticated
+from secondread_shared.errors import Unauthenticated
 
 ALGORITHMS = ("RS256", "ES256")
 

@@ -11,8 +11,8 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from secondread_reporting.auth import TokenVerifier
-from secondread_reporting.errors import Unauthenticated
+from secondread_shared.errors import Unauthenticated
+from secondread_shared.oidc import TokenVerifier
 
 ISSUER = "https://idp.test/realms/secondread"
 
@@ -143,15 +143,3 @@ async def test_other_key_tampering_and_algorithm_confusion_are_refused(keys: Key
         await v.verify(mixed)
     with pytest.raises(Unauthenticated, match="not a JWT"):
         await v.verify("not-a-token")
-
-
-def test_the_local_demo_provider_is_refused_outside_local() -> None:
-    from pydantic import ValidationError
-
-    from secondread_reporting.settings import ReportingSettings
-
-    assert ReportingSettings(environment="local").oidc_issuer.startswith("http://127.0.0.1")
-    with pytest.raises(ValidationError, match="SECONDREAD_OIDC_ISSUER"):
-        ReportingSettings(environment="production")
-    ok = ReportingSettings(environment="production", oidc_issuer="https://idp.example/realms/x")
-    assert ok.oidc_issuer == "https://idp.example/realms/x"
