@@ -20,6 +20,29 @@ from secondread_cli import stack
 T = TypeVar("T")
 ORTHANC = "http://127.0.0.1:8042"
 
+RUNS_LAST = "runs_last"
+"""Marker of a test that must run after every other test of the session: the clear-zone scan
+(tests/e2e/test_zone_scan.py) looks at what all of them sent through the pipeline."""
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", f"{RUNS_LAST}: runs after every other test of the session (see conftest)"
+    )
+
+
+def move_last(items: list[pytest.Item]) -> None:
+    """Move the tests marked ``runs_last`` to the end, keeping the order within each group."""
+    last = [i for i in items if i.get_closest_marker(RUNS_LAST) is not None]
+    if last:
+        items[:] = [i for i in items if i.get_closest_marker(RUNS_LAST) is None] + last
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run ``runs_last`` tests last, whatever the file order (trylast: after other reorderings)."""
+    move_last(items)
+
 
 @pytest.fixture(scope="session")
 def running_stack() -> Iterator[None]:

@@ -1,9 +1,10 @@
 """The clear zone holds no identifier: every message, object and archived instance written
 during this test session is scanned for the identifiers the synthetic studies plant.
 
-Runs last among the end-to-end tests (file order), so it sees what every other test sent
-through the real pipeline (uploads, C-STORE, STOW-RS, priors); it sends one case of its own
-first, so the scan is never empty.
+Runs after every other test of the session (marker ``runs_last``, ordered by the hook in
+tests/e2e/conftest.py), so it sees what every other test sent through the real pipeline
+(uploads, C-STORE, STOW-RS, priors); it sends one case of its own first, so the scan is never
+empty.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from tests.synthetic import (
     write_study,
 )
 
-pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("running_stack")]
+pytestmark = [pytest.mark.e2e, pytest.mark.runs_last, pytest.mark.usefixtures("running_stack")]
 
 KAFKA = "127.0.0.1:9092"
 CLEAR_TOPICS = [

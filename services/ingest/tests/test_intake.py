@@ -3,10 +3,11 @@ import zipfile
 
 import pydicom
 import pytest
+from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
 
 from secondread_ingest.errors import InputRejected
 from secondread_ingest.intake import inspect_instance, iter_zip
-from tests.synthetic import Patient, ct_study, zip_bytes
+from tests.synthetic import ROOT, Patient, ct_instance, ct_study, zip_bytes
 
 
 def good() -> bytes:
@@ -14,8 +15,18 @@ def good() -> bytes:
 
 
 def test_valid_instance_gives_its_uids() -> None:
-    info = inspect_instance(good(), "a.dcm")
-    assert info.sop_instance_uid and info.study_instance_uid
+    study_uid, series_uid = generate_uid(prefix=ROOT), generate_uid(prefix=ROOT)
+    patient = Patient(patient_id="MRN-UIDS-1")
+    data = ct_instance(patient, study_uid=study_uid, series_uid=series_uid, index=3)
+    info = inspect_instance(data, "a.dcm")
+    assert info.study_instance_uid == study_uid
+    assert info.series_instance_uid == series_uid
+    # tests.synthetic derives each SOP Instance UID from its series and index
+    assert info.sop_instance_uid == generate_uid(prefix=ROOT, entropy_srcs=[series_uid, "3"])
+    assert info.sop_class_uid == CTImageStorage
+    assert info.transfer_syntax_uid == ExplicitVRLittleEndian
+    assert info.patient_id == "MRN-UIDS-1"
+    assert info.report_text is None and info.report_error is None
 
 
 @pytest.mark.parametrize(
