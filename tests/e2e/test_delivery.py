@@ -1,5 +1,6 @@
 """notify on the real stack: with the mail server down, a signed report still reaches the
-hospital PACS (another channel is never held back) under the original study and patient, and
+hospital PACS (another channel is never held back) as an Encapsulated PDF and an SR beside the
+original study, under its patient, and
 the email is retried on its schedule and delivered once the mail server is back."""
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ def test_mail_down_delays_only_the_email_and_the_pacs_gets_the_report(tmp_path: 
     study_uid = str(dcmread(io.BytesIO(study[0])).StudyInstanceUID)
     folder = write_study(tmp_path / "s", study)
     (tmp_path / "r.txt").write_text("Findings: 8 mm nodule. Impression: probably benign.")
+    for instance in study:  # the hospital's PACS holds the original study
+        httpx.post(f"{PACS}/instances", content=instance, timeout=10).raise_for_status()
     case_id = submit(folder, "Is the nodule benign?", tmp_path / "r.txt")
     reader = wait_for("the case on a worklist", lambda: assigned_to(case_id), timeout=120)
 
@@ -50,18 +53,36 @@ def test_mail_down_delays_only_the_email_and_the_pacs_gets_the_report(tmp_path: 
         report_id = sign_case(case_id, reader)["report_id"]
 
         def in_pacs() -> list[str] | None:
-            found = httpx.post(
+            found: list[str] = httpx.post(
                 f"{PACS}/tools/find",
-                json={"Level": "Instance", "Query": {"StudyInstanceUID": study_uid}},
+                json={
+                    "Level": "Series",
+                    "Query": {"StudyInstanceUID": study_uid, "Modality": "DOC\\SR"},
+                },
                 timeout=10,
             ).json()
-            return found or None
+            return found if len(found) == 2 else None
 
-        [instance] = wait_for("the report in the hospital PACS", in_pacs, timeout=90)
-        pacs_copy = dcmread(io.BytesIO(httpx.get(f"{PACS}/instances/{instance}/file").content))
-        assert pacs_copy.PatientID == patient.patient_id
-        assert str(pacs_copy.PatientName) == patient.name
-        assert pacs_copy.MIMETypeOfEncapsulatedDocument == "application/pdf"
+        series = wait_for("the PDF and the SR in the hospital PACS", in_pacs, timeout=90)
+        objects = {}
+        for one in series:
+            [instance] = httpx.get(f"{PACS}/series/{one}/instances", timeout=10).json()
+            data = httpx.get(f"{PACS}/instances/{instance['ID']}/file", timeout=10).content
+            ds = dcmread(io.BytesIO(data))
+            objects[str(ds.Modality)] = ds
+        assert sorted(objects) == ["DOC", "SR"]
+        for ds in objects.values():  # beside the original study, the patient as the hospital has it
+            assert ds.StudyInstanceUID == study_uid
+            assert ds.PatientID == patient.patient_id
+            assert str(ds.PatientName) == patient.name
+        assert objects["DOC"].MIMETypeOfEncapsulatedDocument == "application/pdf"
+        assert objects["SR"].VerificationFlag == "VERIFIED"
+        studies = httpx.post(
+            f"{PACS}/tools/find",
+            json={"Level": "Study", "Query": {"StudyInstanceUID": study_uid}},
+            timeout=10,
+        ).json()
+        assert len(studies) == 1
 
         def retried() -> dict[str, object] | None:
             row = email_delivery(report_id)

@@ -81,6 +81,7 @@ def test_multipart_text_and_html_with_the_statement_table_and_initials_only() ->
     assert "1. [revised, RADPEER 3b] No nodule. -- 8 mm nodule RUL" in text
     assert "2. [confirmed] Adrenals normal." in text
     assert "  - CT in 3 months" in text and "Dr. B. Okafor (MBBS, FRCR)" in text
+    assert "at 2026-01-01 00:00 UTC." in text  # the signing time as a person reads it
     assert "Verify: http://127.0.0.1:8004/v1/reports/r2/verify" in text
     assert "<td>3b</td>" in html and "Suspicious nodule missed" in html
     assert "8 mm nodule &lt;RUL&gt; &amp; stable adrenal." in html  # autoescaped

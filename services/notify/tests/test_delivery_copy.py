@@ -1,6 +1,7 @@
 """The delivery copy: the identity read from the case's own header, a cover page in front of the
-signed PDF (checked with pdftotext), and the DICOM object sent into the real hospital PACS (the
-local stack's second Orthanc), once per report version, validated by dciodvfy."""
+signed PDF (checked with pdftotext), and the DICOM objects (the Encapsulated PDF and the SR) sent
+into the real hospital PACS (the local stack's second Orthanc) beside the original study, once per
+report version, validated by dciodvfy."""
 
 from __future__ import annotations
 
@@ -16,11 +17,17 @@ from fpdf import FPDF
 from pydicom import dcmread
 
 from secondread_notify.channels.base import Message
-from secondread_notify.channels.dicom import DicomChannel, DicomSender, encapsulated_pdf
+from secondread_notify.channels.dicom import (
+    DicomChannel,
+    DicomSender,
+    delivery_sr,
+    encapsulated_pdf,
+)
 from secondread_notify.cover import cover_page, delivery_copy, signer_of
 from secondread_notify.identity import PatientIdentity, read_identity, written_name
 from secondread_shared.events import ObjectRef, ReportSigned
 from tests.e2e.conftest import running_stack  # noqa: F401  (the fixture: starts the stack)
+from tests.reporting_documents import dciodvfy_errors, document
 from tests.synthetic import Patient, ct_study
 
 PACS = "http://127.0.0.1:8043"
@@ -100,16 +107,43 @@ def test_the_dicom_object_validates(tmp_path: Path) -> None:
     assert not errors, "\n".join(errors)
 
 
+def test_the_sr_is_in_the_hospital_study_with_an_original_instance_as_evidence(
+    tmp_path: Path,
+) -> None:
+    original = ct_study(Patient(), count=1, size=4)[0]
+    source = dcmread(io.BytesIO(original))
+    ident = read_identity(original, default_issuer="demo-hospital")
+    sr = delivery_sr(document(), original, ident, report_id="r-1")
+    assert sr.SOPClassUID == "1.2.840.10008.5.1.4.1.1.88.33"
+    assert sr.StudyInstanceUID == source.StudyInstanceUID
+    assert sr.PatientID == source.PatientID and sr.PatientName == source.PatientName
+    assert sr.IssuerOfPatientID == "demo-hospital" and sr.SeriesNumber == 9902
+    [evidence] = sr.CurrentRequestedProcedureEvidenceSequence
+    [series] = evidence.ReferencedSeriesSequence
+    assert series.ReferencedSOPSequence[0].ReferencedSOPInstanceUID == source.SOPInstanceUID
+    again = delivery_sr(document(), original, ident, report_id="r-1")
+    other = delivery_sr(document(), original, ident, report_id="r-2")
+    assert (again.SeriesInstanceUID, again.SOPInstanceUID) == (
+        sr.SeriesInstanceUID,
+        sr.SOPInstanceUID,
+    )
+    assert other.SOPInstanceUID != sr.SOPInstanceUID  # an addendum is a new instance
+    buf = io.BytesIO()
+    sr.save_as(buf, enforce_file_format=True)
+    assert dciodvfy_errors(buf.getvalue(), tmp_path) == []
+
+
 @pytest.mark.integration
 @pytest.mark.usefixtures("running_stack")
 async def test_the_report_arrives_beside_the_original_study_in_the_hospital_pacs() -> None:
     patient = Patient(patient_id=f"MRN-PACS-{uuid.uuid4().hex[:8]}")
-    ident = identity(patient)
+    original = ct_study(patient, count=1, size=4)[0]
+    ident = read_identity(original, default_issuer="demo-hospital")
     report_id = f"r-{uuid.uuid4().hex[:12]}"
     message = Message(
         event=report_signed(report_id),
         canonical=b"{}",
-        report={},
+        report=document(),
         pdf=None,
         fhir=None,
         idempotency_key=f"{report_id}.dicom.physician",
@@ -118,21 +152,41 @@ async def test_the_report_arrives_beside_the_original_study_in_the_hospital_pacs
         recipient_address="",
         identity=ident,
         delivery_pdf=signed_pdf("delivery copy"),
+        evidence=original,
     )
     sender = DicomSender(DicomChannel(ae_title="DEMO_PACS", host="127.0.0.1", port=4243))
-    await sender.send(message)
-    await sender.send(message)  # a resend of the same report version: stored once
     async with httpx.AsyncClient(base_url=PACS, timeout=10) as pacs:
+        (await pacs.post("/instances", content=original)).raise_for_status()  # the hospital's own
+        outcome = await sender.send(message)
+        await sender.send(message)  # a resend of the same report version: stored once
         found = (
             await pacs.post(
                 "/tools/find",
-                json={"Level": "Instance", "Query": {"StudyInstanceUID": ident.study_instance_uid}},
+                json={
+                    "Level": "Instance",
+                    "Query": {"StudyInstanceUID": ident.study_instance_uid},
+                    "Expand": True,
+                },
             )
         ).json()
-        assert len(found) == 1
-        data = (await pacs.get(f"/instances/{found[0]}/file")).content
-        await pacs.delete(f"/instances/{found[0]}")
-    ds = dcmread(io.BytesIO(data))
-    assert ds.PatientID == patient.patient_id and str(ds.PatientName) == "Quixote^Alonso"
-    assert ds.StudyInstanceUID == ident.study_instance_uid
-    assert ds.MIMETypeOfEncapsulatedDocument == "application/pdf"
+        by_modality = {}
+        for instance in found:
+            data = (await pacs.get(f"/instances/{instance['ID']}/file")).content
+            ds = dcmread(io.BytesIO(data))
+            by_modality[str(ds.Modality)] = ds
+        studies = (
+            await pacs.post(
+                "/tools/find",
+                json={"Level": "Study", "Query": {"StudyInstanceUID": ident.study_instance_uid}},
+            )
+        ).json()
+        for instance in found:
+            await pacs.delete(f"/instances/{instance['ID']}")
+    assert "C-STORE Encapsulated PDF and SR" in outcome.detail
+    assert sorted(by_modality) == ["CT", "DOC", "SR"]  # one each: the resend stored nothing new
+    assert len(studies) == 1  # beside the original, in the same study of the PACS
+    for ds in (by_modality["DOC"], by_modality["SR"]):
+        assert ds.PatientID == patient.patient_id and str(ds.PatientName) == "Quixote^Alonso"
+        assert ds.StudyInstanceUID == ident.study_instance_uid
+    assert by_modality["DOC"].MIMETypeOfEncapsulatedDocument == "application/pdf"
+    assert by_modality["SR"].ContentTemplateSequence[0].TemplateIdentifier == "2000"

@@ -4,7 +4,7 @@ from pathlib import Path
 import pydicom
 
 from secondread_reporting.outputs import encapsulated_pdf, render_pdf
-from secondread_reporting.sr import comprehensive_sr
+from secondread_shared.sr import comprehensive_sr
 from tests.reporting_documents import dciodvfy_errors, document
 from tests.synthetic import Patient, ct_study
 

@@ -11,8 +11,11 @@ Content tree (PS3.16 TID 2000, TID 1001 and the section headings of CID 7001):
     assessment line and the diagnosis/severity/staging answers
   - CONTAINS CONTAINER (121074, DCM, "Recommendations"): TEXT (121075, DCM, "Recommendation")
 
-Patient and study attributes come from an instance of the case's (de-identified) study, the
-evidence, so the SR is filed as a new series of that study. UIDs derive from ``uid_entropy``.
+Patient and study attributes come from an instance of the study the SR is filed in, the
+evidence, so the SR is a new series of that study: reporting files it in the case's
+de-identified study in the archive; notify files a re-identified one in the hospital's own study
+(the evidence is then one of the case's original instances). UIDs derive from ``uid_entropy``, so
+the same report version always gives the same instance.
 """
 
 from __future__ import annotations
@@ -63,7 +66,14 @@ def _yes_no(flag: object) -> str:
     return "yes" if flag else "no"
 
 
-def comprehensive_sr(report: dict[str, Any], evidence: bytes, *, uid_entropy: str) -> bytes:
+def comprehensive_sr(
+    report: dict[str, Any],
+    evidence: bytes,
+    *,
+    uid_entropy: str,
+    series_number: int = SR_SERIES_NUMBER,
+    series_description: str = "Second-opinion report (structured)",
+) -> bytes:
     """The report as a TID 2000 Comprehensive SR in the evidence instance's study (Part 10)."""
     source = pydicom.dcmread(io.BytesIO(evidence), stop_before_pixels=True)
     _fill_type2(source)
@@ -103,7 +113,7 @@ def comprehensive_sr(report: dict[str, Any], evidence: bytes, *, uid_entropy: st
         evidence=[source],
         content=root,
         series_instance_uid=generate_uid(entropy_srcs=[uid_entropy, "sr-series"]),
-        series_number=SR_SERIES_NUMBER,
+        series_number=series_number,
         sop_instance_uid=generate_uid(entropy_srcs=[uid_entropy, "sr-instance"]),
         instance_number=1,
         manufacturer="secondread",
@@ -113,11 +123,13 @@ def comprehensive_sr(report: dict[str, Any], evidence: bytes, *, uid_entropy: st
         verifying_observer_name=name,
         verifying_organization="secondread",
         record_evidence=True,
-        series_description="Second-opinion report (structured)",
+        series_description=series_description,
         content_date=signed.date(),
         content_time=signed.time().replace(tzinfo=None),
     )
     sr.SpecificCharacterSet = "ISO_IR 192"  # UTF-8: the report's text is any Unicode
+    if source.get("IssuerOfPatientID"):
+        sr.IssuerOfPatientID = source.IssuerOfPatientID
     out = io.BytesIO()
     sr.save_as(out, enforce_file_format=True)
     return out.getvalue()

@@ -9,6 +9,7 @@ attached PDF. HTML is autoescaped.
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import formatdate
 from functools import cache
@@ -40,6 +41,18 @@ def _recommendation(r: Any) -> str:
     return str(r)
 
 
+def written_time(iso: str) -> str:
+    """An ISO 8601 time as a person reads it, in UTC: ``2026-12-01 17:39 UTC`` (as it is when it
+    is not ISO 8601)."""
+    try:
+        moment = datetime.fromisoformat(iso)
+    except ValueError:
+        return iso
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
 def view(report: dict[str, Any], *, key_id: str, signature: str, verify_url: str) -> dict[str, Any]:
     """What the templates show of a signed report (tolerant of the report's older shape:
     statements without numbers, recommendations as plain strings, no signer block)."""
@@ -67,7 +80,7 @@ def view(report: dict[str, Any], *, key_id: str, signature: str, verify_url: str
             "name": (signer or {}).get("display_name") or report.get("radiologist_id", ""),
             "credentials": (signer or {}).get("credentials") or report.get("credentials", ""),
         },
-        "signed_at": report.get("signed_at", ""),
+        "signed_at": written_time(str(report.get("signed_at", ""))),
         "key_id": key_id,
         "signature": signature,
         "verify_url": verify_url,

@@ -223,10 +223,11 @@ async def _message(delivery: Delivery, deps: NotifyDeps) -> tuple[Message, str]:
     fhir = await deps.store.get_verified(event.fhir) if event.fhir is not None else None
     report = json.loads(canonical)
     verify_url = f"{deps.settings.verify_url_base}/v1/reports/{event.report_id}/verify"
-    identity, copy = None, None
+    identity, copy, evidence = None, None, None
     if delivery.channel in IDENTITY_CHANNELS:
-        identity = await restore_identity(delivery, hospital_id, deps)
-        if identity is not None:
+        restored = await restore_identity(delivery, hospital_id, deps)
+        if restored is not None:
+            identity, evidence = restored
             copy = await asyncio.to_thread(_delivery_copy, identity, report, event, pdf, verify_url)
     message = Message(
         event=event,
@@ -240,6 +241,7 @@ async def _message(delivery: Delivery, deps: NotifyDeps) -> tuple[Message, str]:
         recipient_address=recipient.address,
         identity=identity,
         delivery_pdf=copy,
+        evidence=evidence,
         verify_url=verify_url,
     )
     return message, hospital_id
@@ -247,9 +249,10 @@ async def _message(delivery: Delivery, deps: NotifyDeps) -> tuple[Message, str]:
 
 async def restore_identity(
     delivery: Delivery, hospital_id: str, deps: NotifyDeps
-) -> PatientIdentity | None:
-    """The patient's identity, for this delivery only: read from one of the case's own raw
-    instances (PHI zone), the read audited (who, case, report, channel, when)."""
+) -> tuple[PatientIdentity, bytes] | None:
+    """The patient's identity, for this delivery only, and the instance it was read from: one of
+    the case's own raw instances (PHI zone), the read audited (who, case, report, channel,
+    when)."""
     ref = await deps.repo.identity_source(
         delivery.case_id, delivery.report_id, actor="notify", purpose=delivery.channel
     )
@@ -257,7 +260,7 @@ async def restore_identity(
         return None
     header = await deps.store.get_verified(ref)
     try:
-        return read_identity(header, default_issuer=hospital_id)
+        return read_identity(header, default_issuer=hospital_id), header
     except ValueError:
         return None
 

@@ -17,8 +17,8 @@ from typing import Any
 from secondread_reporting.outputs import diagnostic_report, encapsulated_pdf, render_pdf
 from secondread_reporting.ports import Attempt, Written
 from secondread_reporting.signing import sha256_hex, signature_file
-from secondread_reporting.sr import comprehensive_sr
 from secondread_shared.orthanc import OrthancClient
+from secondread_shared.sr import comprehensive_sr
 from secondread_shared.storage import ObjectStore
 
 

@@ -27,6 +27,8 @@ class Message:
     """The restored identity (audited read), for the channels that deliver it."""
     delivery_pdf: bytes | None = None
     """The delivery copy: the cover page with the identity, then the signed PDF unchanged."""
+    evidence: bytes | None = None
+    """One of the case's original instances (PHI zone): the SR's evidence in the hospital study."""
     verify_url: str = ""
     """Where anyone can verify the report's signature."""
 

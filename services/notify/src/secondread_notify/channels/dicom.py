@@ -1,17 +1,26 @@
-"""The DICOM channel: the delivery copy, re-identified, sent by C-STORE to the hospital's PACS.
+"""The DICOM channel: the second opinion, re-identified, sent by C-STORE to the hospital's PACS.
 
-The object is an Encapsulated PDF (PS3.3 A.45.1) in the hospital's own study: the original
-Study Instance UID and the patient as the hospital knows them, and a new series and instance
-whose UIDs are derived from the report id, so a resend of the same report version stores the
-same instance (a PACS keeps it once) and the second opinion appears beside the original study.
+Two objects, both in the hospital's own study (the original Study Instance UID and the patient
+as the hospital knows them), each in a new series:
+
+- the delivery copy (cover page and signed PDF) as an Encapsulated PDF (PS3.3 A.45.1), series
+  9901 "Second opinion";
+- the signed report as a TID 2000 Comprehensive SR (:mod:`secondread_shared.sr`), series 9902
+  "Second opinion (structured)", its evidence one of the case's original instances.
+
+Their series and instance UIDs are derived from the report id, so a resend of the same report
+version stores the same instances (a PACS keeps them once) and the second opinion appears beside
+the original study.
 """
 
 from __future__ import annotations
 
 import asyncio
+import io
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 
+import pydicom
 from pydantic import BaseModel, Field
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import UID, ExplicitVRLittleEndian, generate_uid
@@ -19,8 +28,13 @@ from pynetdicom import AE
 
 from secondread_notify.channels.base import Message, Outcome, SendFailed
 from secondread_notify.identity import PatientIdentity
+from secondread_shared.sr import comprehensive_sr
 
 ENCAPSULATED_PDF_STORAGE = "1.2.840.10008.5.1.4.1.1.104.1"
+COMPREHENSIVE_SR_STORAGE = "1.2.840.10008.5.1.4.1.1.88.33"
+SR_SERIES_NUMBER = 9902
+OK_STATUSES = frozenset({0x0000, 0xB000, 0xB007, 0xB006})
+"""Success, and the warnings (coercion, elements discarded, dataset mismatch): stored."""
 UID_PREFIX = "1.2.826.0.1.3680043.8.498."
 """pydicom's UID root: ``generate_uid(prefix, entropy_srcs)`` under it is deterministic."""
 
@@ -88,37 +102,74 @@ def encapsulated_pdf(
     return ds
 
 
+def delivery_sr(
+    report: dict[str, Any], evidence: bytes, identity: PatientIdentity, *, report_id: str
+) -> Dataset:
+    """The signed report as a Comprehensive SR in the hospital's study: ``evidence`` is one of
+    the case's original instances (its patient and study); UIDs deterministic per report id."""
+    data = comprehensive_sr(
+        report,
+        evidence,
+        uid_entropy=f"secondread-delivery:{report_id}",
+        series_number=SR_SERIES_NUMBER,
+        series_description="Second opinion (structured)",
+    )
+    ds = pydicom.dcmread(io.BytesIO(data))
+    if identity.issuer:
+        ds.IssuerOfPatientID = identity.issuer  # as on the Encapsulated PDF
+    return ds
+
+
 class DicomSender:
     def __init__(self, channel: DicomChannel) -> None:
         self.channel = channel
 
     async def send(self, message: Message) -> Outcome:
-        if message.identity is None or message.delivery_pdf is None:
+        if message.identity is None or message.delivery_pdf is None or message.evidence is None:
             raise SendFailed("no identity or delivery copy for the DICOM channel", permanent=True)
-        ds = encapsulated_pdf(
+        pdf = encapsulated_pdf(
             message.delivery_pdf,
             message.identity,
             report_id=message.event.report_id,
             title="Second opinion report",
             signed_at=message.event.signed_at,
         )
-        status = await asyncio.to_thread(self._store, ds)
-        if status != 0x0000:
-            # A/B/C statuses (PS3.4 B.2.3): refused, or cannot understand: not worth retrying
-            raise SendFailed(f"C-STORE status 0x{status:04X}", permanent=status >= 0xA000)
-        return Outcome(detail="C-STORE status 0x0000")
+        try:
+            sr = await asyncio.to_thread(
+                delivery_sr,
+                message.report,
+                message.evidence,
+                message.identity,
+                report_id=message.event.report_id,
+            )
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            raise SendFailed(f"the SR cannot be built: {exc}", permanent=True) from exc
+        statuses = await asyncio.to_thread(self._store, [pdf, sr])
+        for name, status in zip(("Encapsulated PDF", "SR"), statuses, strict=True):
+            if status not in OK_STATUSES:
+                # A/C statuses (PS3.4 B.2.3): refused, or cannot understand: not worth retrying
+                raise SendFailed(
+                    f"C-STORE of the {name}: status 0x{status:04X}", permanent=status >= 0xA000
+                )
+        return Outcome(
+            detail="C-STORE Encapsulated PDF and SR: " + ", ".join(f"0x{s:04X}" for s in statuses)
+        )
 
-    def _store(self, ds: Dataset) -> int:
+    def _store(self, datasets: list[Dataset]) -> list[int]:
         ae = AE(ae_title=self.channel.calling_ae_title)
         ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = self.channel.timeout_s
         ae.add_requested_context(ENCAPSULATED_PDF_STORAGE, ExplicitVRLittleEndian)
+        ae.add_requested_context(COMPREHENSIVE_SR_STORAGE, ExplicitVRLittleEndian)
         assoc = ae.associate(self.channel.host, self.channel.port, ae_title=self.channel.ae_title)
         if not assoc.is_established:
             raise SendFailed(f"association with {self.channel.ae_title} not established")
+        statuses = []
         try:
-            status = assoc.send_c_store(ds)
+            for ds in datasets:
+                status = assoc.send_c_store(ds)
+                if not status or "Status" not in status:
+                    raise SendFailed("no C-STORE response (timeout or aborted association)")
+                statuses.append(int(status.Status))
         finally:
             assoc.release()
-        if not status or "Status" not in status:
-            raise SendFailed("no C-STORE response (timeout or aborted association)")
-        return int(status.Status)
+        return statuses
