@@ -74,6 +74,9 @@ class Store:
     async def report(self, report_id: str) -> dict[str, Any] | None:
         return self.reports.get(report_id)
 
+    async def addenda(self, report_id: str) -> list[str]:
+        return [r["report_id"] for r in self.reports.values() if r["amends"] == report_id]
+
     async def attempt_for_key(self, case_id: str, key: str) -> tuple[Attempt, str] | None:
         found = self.bound.get((case_id, key))
         return None if found is None else (self.attempts[found[0]], found[1])
@@ -294,3 +297,39 @@ async def test_an_earlier_opinion_opens_for_the_reader_of_the_patients_next_case
     store.rows["c-2"] = CaseRow("c-2", "rad-chen", CaseStatus.ASSIGNED, later, {})
     opened = await rep.signed(first["report_id"], "rad-chen")
     assert opened["report"]["report_id"] == first["report_id"]
+
+
+async def test_the_case_view_names_the_signed_report_and_its_addenda(
+    parts: tuple[Store, Outputs, Reporting],
+) -> None:
+    _, _, rep = parts
+    assert (await rep.case_view("c-1", "rad-okafor"))["report"] is None
+    v = await rep.put_draft("c-1", "rad-okafor", DraftContent.model_validate(DRAFT), None)
+    signed = await rep.sign("c-1", "rad-okafor", v, "k1")
+    note = AddendumContent.model_validate(
+        {"text": "size corrected", "assessment": DRAFT["assessment"]}
+    )
+    added = await rep.addend(signed["report_id"], "rad-okafor", note, "k2")
+    summary = (await rep.case_view("c-1", "rad-okafor"))["report"]
+    assert summary["report_id"] == signed["report_id"]
+    assert summary["signed_at"] == signed["signed_at"]
+    assert [a["report_id"] for a in summary["addenda"]] == [added["report_id"]]
+
+
+async def test_still_missing_says_what_a_sign_would_refuse(
+    parts: tuple[Store, Outputs, Reporting],
+) -> None:
+    _, _, rep = parts
+    half = {**DRAFT, "recommendations": [{"type": "follow_up_imaging", "modality": "CT"},
+                                         {"type": "referral"}]}  # fmt: skip
+    content = DraftContent.model_validate(half)
+    gaps = [
+        "recommendation 1 (follow_up_imaging) interval",
+        "recommendation 2 (referral) specialty",
+    ]
+    assert await rep.still_missing("c-1", "rad-okafor", content) == gaps
+    v = await rep.put_draft("c-1", "rad-okafor", content, None)  # a draft may be incomplete
+    with pytest.raises(IncompleteReport) as err:
+        await rep.sign("c-1", "rad-okafor", v, "k1")
+    assert err.value.missing == gaps
+    assert await rep.still_missing("c-1", "rad-okafor", DraftContent.model_validate(DRAFT)) == []

@@ -162,7 +162,10 @@ def build_router() -> APIRouter:
     ) -> JSON:
         version, content = await deps.reporting.get_draft(case_id, radiologist_id)
         response.headers["ETag"] = etag(version)
-        return {"case_id": case_id, "version": version, "draft": content}
+        gaps = await deps.reporting.still_missing(
+            case_id, radiologist_id, DraftContent.model_validate(content)
+        )
+        return {"case_id": case_id, "version": version, "draft": content, "missing": gaps}
 
     @router.put("/cases/{case_id}/draft")
     async def put_draft(
@@ -177,7 +180,8 @@ def build_router() -> APIRouter:
             case_id, radiologist_id, body, parse_if_match(if_match)
         )
         response.headers["ETag"] = etag(version)
-        return {"case_id": case_id, "version": version}
+        gaps = await deps.reporting.still_missing(case_id, radiologist_id, body)
+        return {"case_id": case_id, "version": version, "missing": gaps}
 
     @router.post("/cases/{case_id}/report", status_code=201)
     async def sign_report(

@@ -77,8 +77,8 @@ class Assessment(_Strict):
 
 class FollowUpImaging(_Strict):
     type: Literal["follow_up_imaging"]
-    modality: str = Field(min_length=1, description="e.g. CT, MR, PET-CT")
-    interval: str = Field(min_length=1, description="e.g. '3 months'")
+    modality: str = Field("", description="e.g. CT, MR, PET-CT (required to sign)")
+    interval: str = Field("", description="e.g. '3 months' (required to sign)")
 
     def text(self) -> str:
         return f"Follow-up {self.modality} in {self.interval}"
@@ -94,7 +94,7 @@ class Biopsy(_Strict):
 
 class Referral(_Strict):
     type: Literal["referral"]
-    specialty: str = Field(min_length=1)
+    specialty: str = Field("", description="e.g. thoracic surgery (required to sign)")
 
     def text(self) -> str:
         return f"Referral to {self.specialty}"
@@ -166,6 +166,24 @@ def missing(draft: DraftContent, original: list[Statement]) -> list[str]:
     gaps += _assessment_gaps(draft.assessment)
     if not draft.recommendations:
         gaps.append("recommendations (at least one; 'none' when there is nothing to do)")
+    gaps += _recommendation_gaps(draft.recommendations)
+    return gaps
+
+
+REQUIRED_RECOMMENDATION_FIELDS = {
+    "follow_up_imaging": ("modality", "interval"),
+    "referral": ("specialty",),
+}
+"""The fields a recommendation of each type needs before it can be signed. A draft may hold
+them empty while the reader types (the draft is saved as they go)."""
+
+
+def _recommendation_gaps(recs: list[Any]) -> list[str]:
+    gaps = []
+    for n, rec in enumerate(recs, start=1):
+        for name in REQUIRED_RECOMMENDATION_FIELDS.get(rec.type, ()):
+            if not str(getattr(rec, name)).strip():
+                gaps.append(f"recommendation {n} ({rec.type}) {name}")
     return gaps
 
 
@@ -181,7 +199,7 @@ def _assessment_gaps(a: Assessment) -> list[str]:
 
 
 def addendum_missing(content: AddendumContent) -> list[str]:
-    return _assessment_gaps(content.assessment)
+    return _assessment_gaps(content.assessment) + _recommendation_gaps(content.recommendations)
 
 
 def signer_block(assigned: CaseAssigned, key_fingerprint: str = "") -> dict[str, Any]:

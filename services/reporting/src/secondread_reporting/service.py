@@ -179,7 +179,28 @@ class Reporting:
             ],
             "studies": [{"study_instance_uid": u, "orthanc_study_id": study_of.get(u)}
                         for u in a.study_instance_uids],
+            "report": await self._signed_summary(case_id),
         }  # fmt: skip
+
+    async def _signed_summary(self, case_id: str) -> JSON | None:
+        """The case's signed report and its addenda (ids and times), None before signing."""
+        if self.signatures is None:
+            return None
+        found = await self.signatures.signed_report(case_id)
+        if found is None:
+            return None
+        addenda = []
+        for addendum_id in await self.signatures.addenda(str(found["report_id"])):
+            row = await self.signatures.report(addendum_id)
+            if row is not None:
+                addenda.append(
+                    {"report_id": addendum_id, "signed_at": row["signed_at"].isoformat()}
+                )
+        return {
+            "report_id": str(found["report_id"]),
+            "signed_at": found["signed_at"].isoformat(),
+            "addenda": addenda,
+        }
 
     async def accept(self, case_id: str, reader: str) -> JSON:
         """Take the case (routing stops its accept timer). Accepting twice is a no-op."""
@@ -219,6 +240,12 @@ class Reporting:
         if draft is None:
             return 0, DraftContent().model_dump(mode="json")
         return draft.version, draft.content.model_dump(mode="json")
+
+    async def still_missing(self, case_id: str, reader: str, content: DraftContent) -> list[str]:
+        """What ``content`` still lacks before it can be signed (what a sign would answer in
+        its 422), so a page can say so while the reader works."""
+        row = await reader_case(self.cases, case_id, reader)
+        return missing(content, split_statements(row.assigned.original_report))
 
     async def put_draft(
         self, case_id: str, reader: str, content: DraftContent, if_match: int | None
