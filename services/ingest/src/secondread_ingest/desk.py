@@ -11,6 +11,12 @@ All three doors meet here:
 
 :meth:`CaseDesk.tick` applies :func:`secondread_ingest.completion.decide` to every open case:
 announce, amend, park, or fetch priors (C-FIND/C-MOVE in a worker thread).
+
+Safe with N replicas: what decides a case is in PostgreSQL. A study's instances arriving at two
+replicas join one case (the ``studies`` row is the claim); an announcement takes the case's row
+lock; each replica reports its spool backlog per hospital at every tick, and no replica decides
+a hospital's cases while a live one still holds instances of it; one replica at a time fetches a
+case's priors, under a lease that another replica takes over when it runs out.
 """
 
 from __future__ import annotations
@@ -110,7 +116,12 @@ class CaseDesk:
         self._incoming: collections.deque[SpoolEntry] = collections.deque()
         """Spooled by SCP threads, picked up by :meth:`_pump` (no loop wake-up per C-STORE)."""
         self._pending: Counter[str] = Counter()
-        """Spool entries not yet stored, per hospital (their cases are not decided meanwhile)."""
+        """Spool entries not yet stored, per hospital (their cases are not decided meanwhile,
+        on any replica: :meth:`tick` reports them). An entry that keeps failing stops counting
+        after ``spool_stall_after`` attempts (:attr:`stalled`), so it never holds the hospital's
+        other cases back; it is still retried, and its case amended once it is stored."""
+        self.stalled = 0
+        """Spool entries past ``spool_stall_after`` failed attempts, still being retried."""
         self._pending_lock = threading.Lock()
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
         self._tasks: list[asyncio.Task[None]] = []
@@ -123,7 +134,6 @@ class CaseDesk:
     async def start(self) -> None:
         """Requeue what the spool still holds, then start the spool workers and the ticker."""
         self._loop = asyncio.get_running_loop()
-        await self.repo.reset_interrupted()
         for entry in self.spool.pending():
             self._enqueue(entry)
         for i in range(max(1, self.settings.spool_workers)):
@@ -142,10 +152,6 @@ class CaseDesk:
     def backlog(self) -> int:
         with self._pending_lock:
             return sum(self._pending.values())
-
-    def _has_pending(self, hospital_id: str) -> bool:
-        with self._pending_lock:
-            return self._pending[hospital_id] > 0
 
     def _count(self, hospital_id: str, delta: int) -> None:
         with self._pending_lock:
@@ -210,10 +216,7 @@ class CaseDesk:
             # CPU (and the GIL), so the spool is drained in its pauses, or once it holds
             # ``spool_high_water`` entries. Acknowledged instances are durable in the spool.
             await self._yield_to_receiving()
-            try:
-                await self._move(entry)
-            finally:
-                self._count(entry.hospital_id, -1)
+            await self._move(entry)  # takes the entry out of the backlog count
 
     async def _yield_to_receiving(self) -> None:
         # A time-based wait: the SCP threads only stamp ``_last_receive`` (no loop wake-ups).
@@ -224,30 +227,51 @@ class CaseDesk:
             await asyncio.sleep(self.settings.spool_yield_s / 2)
 
     async def _move(self, entry: SpoolEntry) -> None:
-        """Store one spooled instance; transient failures are retried until they pass."""
-        delay = 0.5
-        while True:
-            try:
-                data = self.spool.read(entry)
-                received = datetime.fromtimestamp(entry.received_at, UTC)
-                await self.accept(
-                    entry.hospital_id, data, source="dimse", name="C-STORE", received_at=received
-                )
-                self.spool.remove(entry)
-                return
-            except asyncio.CancelledError:
-                raise
-            except PermanentError as exc:
-                # Validated before it was acknowledged, so this is a bug, not bad input: keep
-                # the bytes aside for an operator, never drop them.
-                target = entry.path.with_suffix(".failed")
-                entry.path.rename(target)
-                log.error("spool_entry_failed", error=type(exc).__name__, file=target.name)
-                return
-            except Exception as exc:
-                log.warning("spool_store_retry", error=type(exc).__name__, delay_s=delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 30.0)
+        """Store one spooled instance; transient failures are retried until they pass.
+
+        The entry counts in its hospital's backlog until it is stored, or until it has failed
+        ``spool_stall_after`` times: from then on it is retried without holding the hospital's
+        other cases back (its case is amended once it is stored)."""
+        delay, attempts, counted = 0.5, 0, True
+        try:
+            while True:
+                try:
+                    data = self.spool.read(entry)
+                    received = datetime.fromtimestamp(entry.received_at, UTC)
+                    await self.accept(
+                        entry.hospital_id, data, source="dimse", name="C-STORE",
+                        received_at=received,
+                    )  # fmt: skip
+                    self.spool.remove(entry)
+                    return
+                except asyncio.CancelledError:
+                    raise
+                except PermanentError as exc:
+                    # Validated before it was acknowledged, so this is a bug, not bad input:
+                    # keep the bytes aside for an operator, never drop them.
+                    target = entry.path.with_suffix(".failed")
+                    entry.path.rename(target)
+                    log.error("spool_entry_failed", error=type(exc).__name__, file=target.name)
+                    return
+                except Exception as exc:
+                    attempts += 1
+                    if counted and attempts >= self.settings.spool_stall_after:
+                        counted = False
+                        self._count(entry.hospital_id, -1)
+                        self.stalled += 1
+                        log.error(
+                            "spool_entry_stalled", error=type(exc).__name__, attempts=attempts,
+                            file=entry.path.name, hospital=entry.hospital_id,
+                        )  # fmt: skip
+                    else:
+                        log.warning("spool_store_retry", error=type(exc).__name__, delay_s=delay)
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 60.0)
+        finally:
+            if counted:
+                self._count(entry.hospital_id, -1)
+            elif attempts >= self.settings.spool_stall_after:
+                self.stalled -= 1
 
     # ------------------------------------------------------------------ one instance
 
@@ -330,10 +354,16 @@ class CaseDesk:
             await asyncio.sleep(self.settings.completion_poll_s)
 
     async def tick(self) -> None:
-        """Apply the completion rules to every open case once."""
+        """Apply the completion rules to every open case once (on every replica: the decisions
+        are serialised by PostgreSQL, see the module's docstring)."""
         now = self.clock()
+        with self._pending_lock:
+            pending = dict(self._pending)
+        await self.repo.report_backlog(self.settings.replica_id, pending)
+        busy = await self.repo.busy_hospitals(self.settings.backlog_live_s)
+        await self.repo.release_expired_priors()
         for case in await self.repo.open_cases():
-            if self._has_pending(case.hospital_id) or case.case_id in self._priors:
+            if case.hospital_id in busy or case.case_id in self._priors:
                 continue  # instances of this hospital are still on their way to storage
             cfg = self.settings.hospital(case.hospital_id)
             rules = Rules(
@@ -349,7 +379,8 @@ class CaseDesk:
                 await self.repo.park(case.case_id, reason)
                 log.warning("case_parked", case_id=case.case_id, hospital=case.hospital_id)
             elif action == Action.FETCH_PRIORS:
-                self._priors[case.case_id] = asyncio.create_task(self._fetch_priors(case))
+                if await self.repo.claim_priors(case.case_id, self.settings.priors_lease_s):
+                    self._priors[case.case_id] = asyncio.create_task(self._fetch_priors(case))
 
     async def announce(self, case_id: str) -> int:
         """Announce a case (or amend it) through the outbox; return the instances announced."""

@@ -16,7 +16,7 @@ two loses nothing.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -94,6 +94,19 @@ MIGRATIONS = (
         PRIMARY KEY (case_id, sop_instance_uid, sha256)
     )
     """,
+    # Issue 13: N replicas. Each replica's C-STORE spool backlog per hospital (a hospital's
+    # cases are not decided while any live replica still holds instances of it), and a lease
+    # on a prior fetch (one replica fetches; a dead replica's fetch is taken over).
+    """
+    CREATE TABLE IF NOT EXISTS spool_backlog (
+        replica     text NOT NULL,
+        hospital_id text NOT NULL,
+        pending     integer NOT NULL,
+        seen_at     timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (replica, hospital_id)
+    )
+    """,
+    "ALTER TABLE cases ADD COLUMN IF NOT EXISTS priors_lease_until timestamptz",
 )
 
 _OPEN_STATES = (
@@ -528,12 +541,45 @@ class IngestRepository:
 
     # ------------------------------------------------------------------ priors
 
-    async def begin_priors(self, case_id: str) -> PatientKey | None:
-        """Mark a case as fetching priors; return whom to look for (``None``: no PatientID)."""
+    async def report_backlog(self, replica: str, pending: Mapping[str, int]) -> None:
+        """Record this replica's spool backlog per hospital (only hospitals with some)."""
         async with self.db.transaction() as conn:
-            await conn.execute(
-                "UPDATE cases SET status = 'fetching_priors' WHERE case_id = %s", (case_id,)
+            await conn.execute("DELETE FROM spool_backlog WHERE replica = %s", (replica,))
+            for hospital_id, n in pending.items():
+                if n > 0:
+                    await conn.execute(
+                        "INSERT INTO spool_backlog (replica, hospital_id, pending)"
+                        " VALUES (%s, %s, %s)",
+                        (replica, hospital_id, n),
+                    )
+
+    async def busy_hospitals(self, live_within_s: float) -> set[str]:
+        """Hospitals of which a live replica (reported within ``live_within_s``) still holds
+        spooled instances: their cases wait."""
+        async with self.db.transaction() as conn:
+            cur = await conn.execute(
+                "SELECT DISTINCT hospital_id FROM spool_backlog WHERE pending > 0"
+                " AND seen_at > now() - make_interval(secs => %s)",
+                (live_within_s,),
             )
+            return {str(r["hospital_id"]) for r in await cur.fetchall()}
+
+    async def claim_priors(self, case_id: str, lease_s: float) -> bool:
+        """Take the prior fetch of a case (one replica wins; an expired lease is taken over)."""
+        async with self.db.transaction() as conn:
+            cur = await conn.execute(
+                "UPDATE cases SET status = 'fetching_priors',"
+                " priors_lease_until = now() + make_interval(secs => %s)"
+                " WHERE case_id = %s AND NOT priors_done AND (status <> 'fetching_priors'"
+                "   OR priors_lease_until IS NULL OR priors_lease_until < now())"
+                " RETURNING case_id",
+                (lease_s, case_id),
+            )
+            return await cur.fetchone() is not None
+
+    async def begin_priors(self, case_id: str) -> PatientKey | None:
+        """Whom to look for in the PACS for a claimed case (``None``: no PatientID)."""
+        async with self.db.transaction() as conn:
             cur = await conn.execute(
                 "SELECT study_instance_uid, patient_id, issuer_of_patient_id FROM studies"
                 " WHERE case_id = %s AND role = 'current'",
@@ -549,12 +595,15 @@ class IngestRepository:
             study_instance_uids=tuple(str(r["study_instance_uid"]) for r in rows),
         )
 
-    async def reset_interrupted(self) -> None:
-        """At start-up: a prior fetch cut short by a stop is done again."""
+    async def release_expired_priors(self) -> int:
+        """A prior fetch whose replica died (its lease ran out) is done again."""
         async with self.db.transaction() as conn:
-            await conn.execute(
+            cur = await conn.execute(
                 "UPDATE cases SET status = 'complete' WHERE status = 'fetching_priors'"
+                " AND NOT priors_done"
+                " AND (priors_lease_until IS NULL OR priors_lease_until < now())"
             )
+            return cur.rowcount
 
     async def claim_prior_study(self, hospital_id: str, study_uid: str, case_id: str) -> bool:
         """Attach a prior study to a case before retrieving it; ``False`` if already known."""
@@ -570,7 +619,7 @@ class IngestRepository:
         async with self.db.transaction() as conn:
             await conn.execute(
                 "UPDATE cases SET priors_done = true, status = 'complete',"
-                " flags = flags || %s::jsonb WHERE case_id = %s",
+                " priors_lease_until = NULL, flags = flags || %s::jsonb WHERE case_id = %s",
                 (json.dumps(flags), case_id),
             )
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import socket
 from pathlib import Path
 from typing import Literal
 
@@ -87,6 +89,16 @@ class IngestSettings(CommonSettings):
     """Spool workers wait until no C-STORE came for this long (receiving comes first)..."""
     spool_high_water: int = 5000
     """...unless the spool holds this many entries."""
+    spool_stall_after: int = Field(default=8, ge=1)
+    """Failed attempts after which a spooled instance stops holding its hospital's other cases
+    back (it is still retried, every 60 s at most, and its case amended once it is stored)."""
+    replica_id: str = Field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
+    """This replica's name in the shared spool backlog (``SECONDREAD_REPLICA_ID``)."""
+    backlog_live_s: float = 30.0
+    """A replica's reported spool backlog counts for this long (a dead replica's spool stops
+    holding cases back after it; its instances amend their cases when it is back)."""
+    priors_lease_s: float = 600.0
+    """How long one replica owns a case's prior fetch before another may take it over."""
     completion_poll_s: float = 0.5
 
     @property
