@@ -136,6 +136,10 @@ class ObjectStore:
             return False
         return True
 
+    async def delete(self, bucket: str, key: str) -> None:
+        """Remove ``bucket/key``; removing an absent object is not an error (S3 DeleteObject)."""
+        await self._run(self._client.remove_object, bucket_name=bucket, object_name=key)
+
     async def list_keys(self, bucket: str, prefix: str = "") -> list[str]:
         """Every key under ``prefix`` (recursive)."""
 
