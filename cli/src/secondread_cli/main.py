@@ -13,6 +13,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, Trans
 from rich.table import Table
 
 from secondread_cli import deid as deid_command
+from secondread_cli.links import link_app
 from secondread_cli.read import read_app
 from secondread_cli.verify import verify as verify_command
 
@@ -441,6 +442,7 @@ def deid(ctx: typer.Context) -> None:
 
 app.command("verify")(verify_command)
 app.add_typer(read_app, name="read")
+app.add_typer(link_app, name="link")
 
 if __name__ == "__main__":
     app()

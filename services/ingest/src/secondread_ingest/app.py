@@ -8,6 +8,7 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from secondread_ingest import portal
 from secondread_ingest.api import IngestDeps, build_router, error_response
 from secondread_ingest.desk import CaseDesk
 from secondread_ingest.dimse import StorageSCP
@@ -92,4 +93,5 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
     app.add_middleware(BodyLimit, max_bytes=settings.max_upload_bytes)
     app.state.deps = deps
     app.include_router(build_router())
+    portal.install(app, runtime, settings, deps, db)
     return app

@@ -101,6 +101,18 @@ class IngestSettings(CommonSettings):
     """How long one replica owns a case's prior fetch before another may take it over."""
     completion_poll_s: float = 0.5
 
+    # The upload portal at /portal/ (docs/web.md).
+    portal_link_key: SecretStr | None = None
+    """HMAC key of upload links (or ``portal_link_key_file``); generated locally if unset."""
+    portal_link_key_file: Path | None = None
+    portal_public_url: str = "http://127.0.0.1:8001/portal/"
+    """Where upload links point (the portal as patients reach it)."""
+    portal_poll_s: float = 0.5
+    oidc_issuer: str = "http://127.0.0.1:8180/realms/secondread"
+    oidc_audience: str = "secondread-api"
+    web_client_id: str = "secondread-web"
+    web_packages_dir: Path = Path("web/node_modules")
+
     @property
     def spool_path(self) -> Path:
         return self.spool_dir or (self.stack_dir / "ingest" / "spool")
