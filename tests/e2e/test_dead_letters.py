@@ -49,7 +49,7 @@ def test_poison_message_is_dead_lettered_with_reason_and_can_be_replayed() -> No
 
     # The case is visibly dead-lettered, and routing keeps serving.
     states = asyncio.run(kafka_tools.case_states(KAFKA))
-    assert states[case_id]["state"] == "dead_lettered"
+    assert states[case_id].state == "dead_lettered"
     assert httpx.get("http://127.0.0.1:8003/ready").status_code == 200
 
     # Operators see it and can replay it; still invalid, it is dead-lettered afresh.

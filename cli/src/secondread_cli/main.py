@@ -202,19 +202,19 @@ def cases(
     import asyncio
     from datetime import UTC, datetime, timedelta
 
-    from secondread_cli import kafka_tools
+    from secondread_shared import casestatus
 
-    states = asyncio.run(kafka_tools.case_states(bootstrap))
+    states = asyncio.run(casestatus.case_states(bootstrap))
     if stuck:
-        states = kafka_tools.stuck(states, datetime.now(UTC) - timedelta(minutes=after))
+        states = casestatus.stuck(states, datetime.now(UTC), timedelta(minutes=after))
     table = Table("case id", "state", "by", "at", "detail")
-    for case_id, ev in sorted(states.items(), key=lambda kv: kv[1].get("occurred_at", "")):
+    for case_id, st in sorted(states.items(), key=lambda kv: kv[1].order):
         table.add_row(
             case_id,
-            ev.get("state", "?"),
-            ev.get("producer", "?"),
-            ev.get("occurred_at", "")[:19],
-            ev.get("detail", ""),
+            st.state,
+            st.producer or "?",
+            st.occurred_at.astimezone(UTC).isoformat()[:19],
+            st.detail,
         )
     out.print(table)
     err.print(f"{len(states)} cases" + (f" stuck for more than {after:g} min" if stuck else ""))
@@ -224,16 +224,18 @@ def cases(
 def events(case_id: str, bootstrap: KafkaOpt = KAFKA) -> None:
     """Show every status change of one case, oldest first."""
     import asyncio
+    from datetime import UTC
 
-    from secondread_cli import kafka_tools
+    from secondread_shared import casestatus
 
-    evs = asyncio.run(kafka_tools.status_events(bootstrap, case_id))
+    evs = asyncio.run(casestatus.status_events(bootstrap, case_id))
     if not evs:
         err.print(f"no status events for case {case_id}")
         raise typer.Exit(1)
     table = Table("at", "state", "by", "detail")
     for ev in evs:
-        table.add_row(ev["occurred_at"][:23], ev["state"], ev["producer"], ev.get("detail", ""))
+        at = ev.occurred_at.astimezone(UTC).isoformat()[:23]
+        table.add_row(at, ev.state, ev.producer, ev.detail)
     out.print(table)
 
 
@@ -284,23 +286,23 @@ def dlq_list(
     topic: Annotated[str | None, typer.Option(help="Source topic (default: all)")] = None,
     bootstrap: KafkaOpt = KAFKA,
 ) -> None:
-    """List dead letters: where they came from and why."""
+    """List dead letters: where they came from and why (never their payload)."""
     import asyncio
 
-    from secondread_cli import kafka_tools
-    from secondread_shared import broker as dlq_headers
+    from secondread_shared import deadletters
 
-    letters = asyncio.run(kafka_tools.dead_letters(bootstrap, topic))
+    letters = [
+        deadletters.letter_of(r) for r in asyncio.run(deadletters.dead_letters(bootstrap, topic))
+    ]
     table = Table("dlq topic", "partition:offset", "case id", "service", "attempts", "reason")
-    for rec in letters:
-        h = rec.headers
+    for letter in letters:
         table.add_row(
-            rec.topic,
-            f"{rec.partition}:{rec.offset}",
-            rec.key,
-            h.get(dlq_headers.H_SERVICE, "?"),
-            h.get(dlq_headers.H_ATTEMPTS, "?"),
-            h.get(dlq_headers.H_REASON, "?"),
+            letter.topic,
+            f"{letter.partition}:{letter.offset}",
+            letter.case_id,
+            letter.service or "?",
+            "?" if letter.attempts is None else str(letter.attempts),
+            letter.reason or "?",
         )
     out.print(table)
     err.print(f"{len(letters)} dead letters")
@@ -316,9 +318,9 @@ def dlq_replay(
     """Publish dead letters again on their source topic (handlers are idempotent)."""
     import asyncio
 
-    from secondread_cli import kafka_tools
+    from secondread_shared import deadletters
 
-    letters = asyncio.run(kafka_tools.dead_letters(bootstrap, topic))
+    letters = asyncio.run(deadletters.dead_letters(bootstrap, topic))
     chosen = [
         r
         for r in letters
@@ -327,7 +329,7 @@ def dlq_replay(
     if not chosen:
         err.print("no matching dead letter")
         raise typer.Exit(1)
-    n = asyncio.run(kafka_tools.replay(bootstrap, chosen))
+    n = asyncio.run(deadletters.replay(bootstrap, chosen))
     out.print(f"replayed {n} dead letter(s) onto {topic}")
 
 

@@ -8,6 +8,7 @@ from fastapi import FastAPI
 
 from secondread_routing import handlers
 from secondread_routing.archive import ArchiveStudies
+from secondread_routing.ops.wiring import install as install_ops
 from secondread_routing.repository import RoutingRepository
 from secondread_routing.roster import RosterError, read_roster_file
 from secondread_routing.rules import load_rules
@@ -94,7 +95,9 @@ def create_app(settings: RoutingSettings | None = None) -> FastAPI:
     runtime.background.append((relay.start, relay.stop))
     runtime.background.append((timers.start, timers.stop))
     runtime.probes["postgres"] = db.ping
-    return create_http_app(runtime, title="secondread routing")
+    app = create_http_app(runtime, title="secondread routing")
+    install_ops(app, runtime, db, settings)  # the operations page and API (ops/wiring.py)
+    return app
 
 
 async def seed_roster(repo: RoutingRepository, settings: RoutingSettings) -> None:

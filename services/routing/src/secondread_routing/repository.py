@@ -18,6 +18,7 @@ from typing import Any
 import psycopg
 
 from secondread_routing.assignment import Load
+from secondread_routing.ops.repository import MIGRATIONS as OPS_MIGRATIONS
 from secondread_routing.ports import AssignmentRecord, CaseRecord
 from secondread_routing.roster import Reader
 from secondread_shared import outbox
@@ -109,6 +110,7 @@ MIGRATIONS: tuple[tuple[int, Sequence[str]], ...] = (
             "CREATE INDEX opinions_patient ON opinions (patient_pseudonym)",
         ),
     ),
+    *OPS_MIGRATIONS,  # 3: the operations page's status view, dead-letter index, replays
 )
 
 

@@ -1,0 +1,25 @@
+"""The operator API's refusals: :class:`~secondread_shared.errors.ApiError` subclasses, each
+answered with ``{"error": {"code", "message"}}`` and its status."""
+
+from __future__ import annotations
+
+from secondread_shared.errors import ApiError
+from secondread_shared.errors import Forbidden as Forbidden
+from secondread_shared.errors import Unauthenticated as Unauthenticated
+
+
+class NotFound(ApiError):
+    status = 404
+    code = "not_found"
+
+
+class InvalidInput(ApiError):
+    status = 422
+    code = "invalid"
+
+
+class PageUnavailable(ApiError):
+    """An asset of the page is missing from this installation (``make up`` installs it)."""
+
+    status = 503
+    code = "page_unavailable"

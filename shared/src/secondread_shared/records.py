@@ -1,0 +1,111 @@
+"""Reading Kafka topics for operator tools: every record up to the current end, or one record at
+its offset. Used by ``secondread cases`` and ``secondread dlq`` and by routing's operations page.
+
+A reader here joins no consumer group (``group_id=None``) and commits nothing, so it never
+disturbs the services' consumers (Kafka consumer configs, ``group.id``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+
+@dataclass(frozen=True)
+class Record:
+    """One Kafka record, its key and headers decoded as UTF-8 (replacing what is not)."""
+
+    topic: str
+    partition: int
+    offset: int
+    timestamp: datetime
+    key: str
+    value: bytes
+    headers: dict[str, str]
+
+
+def record_of(r: Any) -> Record:
+    """A :class:`Record` of an aiokafka ``ConsumerRecord``."""
+    return Record(
+        topic=str(r.topic),
+        partition=int(r.partition),
+        offset=int(r.offset),
+        timestamp=datetime.fromtimestamp(r.timestamp / 1000, UTC),
+        key=(r.key or b"").decode("utf-8", "replace"),
+        value=r.value or b"",
+        headers={k: (v or b"").decode("utf-8", "replace") for k, v in (r.headers or ())},
+    )
+
+
+def _consumer(bootstrap: str, *topic_names: str) -> AIOKafkaConsumer:
+    return AIOKafkaConsumer(
+        *topic_names,
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+    )
+
+
+async def read_all(
+    bootstrap: str, topic_names: Sequence[str], keep: Callable[[Record], bool]
+) -> list[Record]:
+    """Every record of ``topic_names`` from the beginning to the current end that ``keep`` keeps,
+    oldest (by record timestamp) first."""
+    consumer = _consumer(bootstrap, *topic_names)
+    await consumer.start()
+    try:
+        parts = [
+            TopicPartition(t, p)
+            for t in topic_names
+            for p in consumer.partitions_for_topic(t) or []
+        ]
+        end = await consumer.end_offsets(parts)
+        out: list[Record] = []
+
+        async def behind() -> bool:
+            return any([await consumer.position(p) < end[p] for p in parts])
+
+        while await behind():
+            batch = await consumer.getmany(timeout_ms=1000)
+            for records in batch.values():
+                for r in records:
+                    rec = record_of(r)
+                    if keep(rec):
+                        out.append(rec)
+        return sorted(out, key=lambda r: r.timestamp)
+    finally:
+        await consumer.stop()
+
+
+async def read_one(
+    bootstrap: str, topic: str, partition: int, offset: int, *, timeout_s: float = 10.0
+) -> Record | None:
+    """The record at ``topic``/``partition``/``offset``, or ``None`` when the partition does not
+    exist or holds no record at that offset (never written, expired, or compacted away)."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        if topic not in await consumer.topics():  # fetches the cluster's metadata
+            return None
+        if partition not in (consumer.partitions_for_topic(topic) or set()):
+            return None
+        tp = TopicPartition(topic, partition)
+        consumer.assign([tp])
+        first = (await consumer.beginning_offsets([tp]))[tp]
+        end = (await consumer.end_offsets([tp]))[tp]
+        if not first <= offset < end:
+            return None
+        consumer.seek(tp, offset)
+        batch = await consumer.getmany(tp, timeout_ms=int(timeout_s * 1000), max_records=1)
+        for r in batch.get(tp, []):
+            return record_of(r) if r.offset == offset else None
+        return None
+    finally:
+        await consumer.stop()
