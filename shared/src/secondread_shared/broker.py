@@ -225,6 +225,7 @@ def create_broker(
     max_attempts: int = 3,
     backoff_s: float = 0.5,
     handler_timeout_s: float = 240.0,
+    graceful_timeout_s: float = 15.0,
 ) -> tuple[KafkaBroker, DeadLetterPolicy]:
     """Build a Kafka broker with the platform's delivery semantics.
 
@@ -238,6 +239,8 @@ def create_broker(
         Where FastStream's telemetry middleware creates spans (W3C context in headers).
     registry
         Prometheus registry for FastStream's metrics and the dead-letter counter.
+    graceful_timeout_s
+        On stop, how long the messages being handled get to finish (and be committed).
 
     Returns
     -------
@@ -267,7 +270,7 @@ def create_broker(
         enable_idempotence=True,
         ack_policy=AckPolicy.NACK_ON_ERROR,
         middlewares=middlewares,
-        graceful_timeout=30.0,
+        graceful_timeout=graceful_timeout_s,
         # FastStream's own logger has a plain-text handler; ours goes through structlog JSON.
         logger=logging.getLogger(f"secondread.{service}.faststream"),
     )

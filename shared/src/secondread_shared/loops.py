@@ -4,6 +4,7 @@ interval: the shape of every relay and worker that drains a PostgreSQL queue."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 
 from secondread_shared.logging import get_logger
@@ -27,13 +28,22 @@ class DrainLoop:
     """
 
     def __init__(
-        self, round: Callable[[], Awaitable[int]], *, poll_s: float, name: str, event: str
+        self,
+        round: Callable[[], Awaitable[int]],
+        *,
+        poll_s: float,
+        name: str,
+        event: str,
+        grace_s: float = 10.0,
     ) -> None:
         self.round = round
         self.poll_s = poll_s
         self.name = name
         self.event = event
+        self.grace_s = grace_s
+        """On :meth:`stop`, how long the loop gets to finish its pass and drain what is due."""
         self._wake = asyncio.Event()
+        self._stopping = False
         self._task: asyncio.Task[None] | None = None
 
     def wake(self) -> None:
@@ -43,12 +53,22 @@ class DrainLoop:
         self._task = asyncio.create_task(self._run(), name=self.name)
 
     async def stop(self) -> None:
-        if self._task:
+        """Finish the pass under way and drain what is due (within ``grace_s``), then stop; a
+        pass still running after the grace is cancelled (each pass is a transaction per item,
+        so what it was doing is done again by the next start or another replica)."""
+        if self._task is None:
+            return
+        self._stopping = True
+        self._wake.set()
+        try:
+            await asyncio.wait_for(asyncio.shield(self._task), timeout=self.grace_s)
+        except TimeoutError:
+            log.warning("drain_cut_at_stop", loop=self.name, grace_s=self.grace_s)
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            except asyncio.CancelledError:
-                pass
+        except asyncio.CancelledError:
+            pass
 
     async def _run(self) -> None:
         while True:
@@ -59,6 +79,8 @@ class DrainLoop:
                 raise
             except Exception as exc:
                 log.warning(self.event, error=type(exc).__name__)
+            if self._stopping:
+                return
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout=self.poll_s)
             except TimeoutError:

@@ -15,6 +15,7 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI, Response
 from fastapi.responses import JSONResponse
+from faststream._internal.endpoint.subscriber.utils import MultiLock
 from faststream.kafka import KafkaBroker
 from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -48,6 +49,8 @@ class Runtime:
     """Run after the broker stopped, in reverse order."""
     background: list[tuple[Hook, Hook]] = field(default_factory=list)
     """``(start, stop)`` pairs run after the broker started and stopped before it stops."""
+    stopping: bool = False
+    """Set on SIGTERM/SIGINT: ``/ready`` answers 503 from then on (see :func:`serve`)."""
 
 
 def build_runtime(settings: CommonSettings, service: str) -> Runtime:
@@ -65,6 +68,7 @@ def build_runtime(settings: CommonSettings, service: str) -> Runtime:
         max_attempts=settings.max_attempts,
         backoff_s=settings.retry_backoff_s,
         handler_timeout_s=settings.handler_timeout_s,
+        graceful_timeout_s=settings.shutdown_grace_s,
     )
     return Runtime(settings, service, provider, registry, broker, policy)
 
@@ -90,9 +94,18 @@ def create_http_app(runtime: Runtime, *, title: str, start_broker: bool = True) 
             for start, stop in runtime.background:
                 await start()
                 stack.push_async_callback(stop)
+            if start_broker:
+                # First at stop: no new messages; those being handled finish and are committed
+                # (within the broker's graceful timeout), then the background loops drain what
+                # the handlers wrote (the outbox), then the producer closes.
+                stack.push_async_callback(
+                    _stop_consuming, runtime.broker, runtime.settings.shutdown_grace_s
+                )
             log.info("service_started", port=runtime.settings.http_port)
             yield
-            log.info("service_stopping")
+            runtime.stopping = True
+            log.info("service_stopping", grace_s=runtime.settings.shutdown_grace_s)
+        log.info("service_stopped")
 
     declare_publishers(runtime.broker, runtime.service)
     app = FastAPI(title=title, lifespan=lifespan)
@@ -104,6 +117,8 @@ def create_http_app(runtime: Runtime, *, title: str, start_broker: bool = True) 
 
     @app.get("/ready", include_in_schema=False)
     async def ready() -> JSONResponse:
+        if runtime.stopping:
+            return JSONResponse({"status": "stopping", "checks": {}}, status_code=503)
         checks: dict[str, Probe] = {"kafka": lambda: runtime.broker.ping(timeout=2.0)}
         checks.update(runtime.probes)
         names = list(checks)
@@ -122,6 +137,27 @@ def create_http_app(runtime: Runtime, *, title: str, start_broker: bool = True) 
     return app
 
 
+async def _stop_consuming(broker: KafkaBroker, grace_s: float) -> None:
+    """Stop reading on every subscriber and let the messages in flight finish and commit, and
+    only then leave the consumer group.
+
+    The subscribers of one service share a consumer group: one leaving first would rebalance
+    the group, reset the other consumers' positions to their last commit, and so undo the
+    commit of a message that finishes afterwards (it would be handled again after the restart).
+    """
+    subscribers = list(broker.subscribers)
+    for subscriber in subscribers:
+        subscriber.running = False  # no new message is read
+    waits = [
+        lock.wait_release(grace_s)
+        for lock in (getattr(s, "lock", None) for s in subscribers)
+        if isinstance(lock, MultiLock)
+    ]
+    await asyncio.gather(*waits)
+    for subscriber in subscribers:
+        await subscriber.stop()
+
+
 async def _safe(probe: Probe) -> bool:
     try:
         return bool(await asyncio.wait_for(probe(), timeout=3.0))
@@ -129,13 +165,37 @@ async def _safe(probe: Probe) -> bool:
         return False
 
 
+class _Server(uvicorn.Server):
+    """uvicorn, marking the runtime unready the moment a stop signal arrives."""
+
+    def __init__(self, config: uvicorn.Config, runtime: Runtime | None) -> None:
+        super().__init__(config)
+        self.runtime = runtime
+
+    def handle_exit(self, sig: int, frame: Any) -> None:
+        if self.runtime is not None and not self.runtime.stopping:
+            self.runtime.stopping = True
+            log.info("stop_signal", signal=sig)
+        super().handle_exit(sig, frame)
+
+
 def serve(app: Any, settings: CommonSettings) -> None:
-    """Run ``app`` under uvicorn on the service's host and port, logging through structlog."""
-    uvicorn.run(
+    """Run ``app`` under uvicorn on the service's host and port, logging through structlog.
+
+    SIGTERM (what Kubernetes and ``secondread down`` send): the service is unready at once,
+    stops accepting connections, lets requests in flight finish, then stops consuming, lets the
+    messages being handled finish and commits them (FastStream's graceful timeout), stops its
+    background workers and exits, all within ``shutdown_grace_s`` for each of the two phases.
+    A message cut off past the grace is not committed, so it is handled again after the
+    restart (every handler is idempotent).
+    """
+    config = uvicorn.Config(
         app,
         host=settings.http_host,
         port=settings.http_port,
         log_config=None,
         access_log=False,
-        timeout_graceful_shutdown=30,
+        timeout_graceful_shutdown=int(settings.shutdown_grace_s),
     )
+    runtime = getattr(getattr(app, "state", None), "runtime", None)
+    _Server(config, runtime).run()

@@ -35,6 +35,10 @@ class CommonSettings(BaseSettings):
     # Each attempt of a handler is cut off after this long (all attempts together stay within
     # the consumers' max_poll_interval of 15 minutes).
     handler_timeout_s: float = 240.0
+    # On SIGTERM: unready at once, then in-flight requests and messages get this long to finish
+    # (and their offsets to be committed) before the process exits. Kubernetes'
+    # terminationGracePeriodSeconds and the local stack's stop grace are longer.
+    shutdown_grace_s: float = 15.0
 
     s3_endpoint: str = "127.0.0.1:9000"
     s3_access_key: str = "secondread"

@@ -68,6 +68,7 @@ async def deidentify_case(event: CaseReceived, deps: DeidentifyDeps) -> None:
     event writes the same objects again (deterministic UIDs and keys) and the same text (the
     scrubber is deterministic): the use case is idempotent.
     """
+    log.info("case_deidentifying", instances=len(event.instances))
     archived = await _archive(event.case_id, event.hospital_id, event.instances, deps)
     results, written, quarantined, orthanc_studies = (
         archived.results,
