@@ -1,7 +1,8 @@
 """Kubernetes manifests for secondread, generated from the code's service table.
 
 ``make k8s`` writes ``deploy/k8s/secondread.yaml``; ``tests/test_deploy.py`` fails when the
-committed file is stale or a Deployment loses its hardening. Apply with
+committed file is stale or a workload loses its hardening (ingest is a StatefulSet with a
+persistent volume per replica for its C-STORE spool; the other services are Deployments). Apply with
 ``kubectl apply -f deploy/k8s/secondread.yaml`` after creating the secrets listed in
 ``docs/kubernetes.md``. Infrastructure (Kafka, S3, PostgreSQL, Orthanc, an OTLP collector, SMTP)
 is managed elsewhere; its addresses are in the ``secondread-common`` ConfigMap.
@@ -21,6 +22,11 @@ OUT = Path(__file__).with_name("secondread.yaml")
 NAMESPACE = "secondread"
 IMAGE = "secondread-{service}:0.1.0"
 ROSTER = Path(__file__).parents[1] / "roster.toml"
+SPOOL_MOUNT = "/var/lib/secondread/spool"
+SPOOL_SIZE = "20Gi"
+"""ingest's C-STORE spool: acknowledged instances not stored yet (docs/ingest.md, Durability)."""
+SHUTDOWN_GRACE_S = 15
+"""SECONDREAD_SHUTDOWN_GRACE_S: requests, then messages in flight, each get this long."""
 
 ZONE = {
     "ingest": "phi",
@@ -76,6 +82,16 @@ def _env(service: str) -> list[dict[str, Any]]:
         env.append(_secret_env(var, secret))
     if service == "routing":
         env.append({"name": "SECONDREAD_ROSTER_PATH", "value": "/etc/secondread/roster.toml"})
+    if service == "ingest":
+        env += [
+            # The Storage SCP must listen on the pod's address for the Service to reach it.
+            {"name": "SECONDREAD_DICOM_HOST", "value": "0.0.0.0"},  # noqa: S104
+            {"name": "SECONDREAD_SPOOL_DIR", "value": SPOOL_MOUNT},
+        ]
+    # The pod's name: how a replica names itself in shared coordination rows (spool backlog).
+    env.append(
+        {"name": "SECONDREAD_REPLICA_ID", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}
+    )
     return env
 
 
@@ -94,6 +110,8 @@ def _deployment(service: str) -> dict[str, Any]:
     if service == "routing":
         volumes.append({"name": "roster", "configMap": {"name": "secondread-roster"}})
         mounts.append({"name": "roster", "mountPath": "/etc/secondread", "readOnly": True})
+    if service == "ingest":
+        mounts.append({"name": "spool", "mountPath": SPOOL_MOUNT})
     container = {
         "name": service,
         "image": IMAGE.format(service=service),
@@ -115,13 +133,32 @@ def _deployment(service: str) -> dict[str, Any]:
         },
         "volumeMounts": mounts,
     }
+    spec: dict[str, Any] = {
+        "replicas": 2,
+        "selector": {"matchLabels": {"app.kubernetes.io/name": service}},
+    }
+    if service == "ingest":
+        # A StatefulSet: each replica keeps its own spool volume across restarts, so what a
+        # replica acknowledged and had not stored yet is stored when it comes back.
+        spec |= {
+            "serviceName": f"secondread-{service}-pods",
+            "podManagementPolicy": "Parallel",
+            "volumeClaimTemplates": [
+                {
+                    "metadata": {"name": "spool"},
+                    "spec": {
+                        "accessModes": ["ReadWriteOnce"],
+                        "resources": {"requests": {"storage": SPOOL_SIZE}},
+                    },
+                }
+            ],
+        }
     return {
         "apiVersion": "apps/v1",
-        "kind": "Deployment",
+        "kind": "StatefulSet" if service == "ingest" else "Deployment",
         "metadata": {"name": f"secondread-{service}", "namespace": NAMESPACE, "labels": labels},
         "spec": {
-            "replicas": 2,
-            "selector": {"matchLabels": {"app.kubernetes.io/name": service}},
+            **spec,
             "template": {
                 "metadata": {
                     "labels": labels,
@@ -139,7 +176,8 @@ def _deployment(service: str) -> dict[str, Any]:
                         "fsGroup": 10001,
                         "seccompProfile": {"type": "RuntimeDefault"},
                     },
-                    "terminationGracePeriodSeconds": 45,
+                    # two graceful phases (requests, then messages) and the outbox drain
+                    "terminationGracePeriodSeconds": 3 * SHUTDOWN_GRACE_S,
                     "containers": [container],
                     "volumes": volumes,
                 },
@@ -157,6 +195,20 @@ def _service(service: str) -> dict[str, Any]:
         "kind": "Service",
         "metadata": {"name": f"secondread-{service}", "namespace": NAMESPACE},
         "spec": {"selector": {"app.kubernetes.io/name": service}, "ports": ports},
+    }
+
+
+def _headless_service(service: str) -> dict[str, Any]:
+    """The StatefulSet's governing Service (stable pod names; no load balancing)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": f"secondread-{service}-pods", "namespace": NAMESPACE},
+        "spec": {
+            "clusterIP": "None",
+            "selector": {"app.kubernetes.io/name": service},
+            "ports": [{"name": "http", "port": SERVICE_PORTS[service], "targetPort": "http"}],
+        },
     }
 
 
@@ -192,6 +244,7 @@ def manifests() -> list[dict[str, Any]]:
                 "SECONDREAD_ENVIRONMENT": "production",
                 "SECONDREAD_HTTP_HOST": "0.0.0.0",  # noqa: S104 (in-pod; NetworkPolicy fences it)
                 "SECONDREAD_LOG_LEVEL": "INFO",
+                "SECONDREAD_SHUTDOWN_GRACE_S": str(SHUTDOWN_GRACE_S),
                 "SECONDREAD_KAFKA_BOOTSTRAP": "kafka.secondread-infra.svc:9092",
                 "SECONDREAD_S3_ENDPOINT": "s3.secondread-infra.svc:9000",
                 "SECONDREAD_ORTHANC_URL": "http://orthanc.secondread-infra.svc:8042",
@@ -219,6 +272,8 @@ def manifests() -> list[dict[str, Any]]:
             }
         )
         docs += [_deployment(service), _service(service), _network_policy(service)]
+        if service == "ingest":
+            docs.append(_headless_service(service))
     return docs
 
 
