@@ -124,8 +124,10 @@ def validate_intake(data: object) -> IntakeForm:
         if key not in PORTAL_FIELDS:
             problems[str(key)] = "not a field of the upload portal's form"
     physician = data.get("referring_physician")
-    if isinstance(physician, dict) and not str(physician.get("name", "")).strip():
-        problems["referring_physician.name"] = "the physician's name is required"
+    if isinstance(physician, dict):
+        for key, what in (("name", "name"), ("email", "email address")):
+            if not str(physician.get(key, "") or "").strip():
+                problems[f"referring_physician.{key}"] = f"the physician's {what} is required"
     intake: IntakeForm | None = None
     try:
         intake = IntakeForm.model_validate({k: v for k, v in data.items() if k in PORTAL_FIELDS})
@@ -138,8 +140,25 @@ def validate_intake(data: object) -> IntakeForm:
     if data.get("consent") is not True:
         problems["consent"] = "a case is processed only with the patient's consent"
     if problems or intake is None:
-        raise FormInvalid(problems)
+        raise FormInvalid(dict(sorted(problems.items(), key=lambda kv: _form_position(kv[0]))))
     return intake
+
+
+def _form_position(field: str) -> int:
+    """Where a field sits on the portal's form (error lists follow the form's order)."""
+    on_form = [
+        "clinical_question",
+        "original_report",
+        "urgency",
+        "referring_physician",
+        "referring_physician.name",
+        "referring_physician.email",
+        "patient_email",
+        "patient_delivery_consent",
+        "consent",
+        "jurisdiction",
+    ]
+    return on_form.index(field) if field in on_form else len(on_form)
 
 
 def _human(err: Any) -> str:
