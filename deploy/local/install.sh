@@ -9,7 +9,7 @@
 #      a JRE (only if `java` is missing), maven (only if `mvn` is missing), unzip
 #   2. Apache Kafka jars (Maven), into $CACHE/kafka-<version>/libs; the HAPI FHIR validator jars
 #      (Maven), into $CACHE/hapi-fhir-<version>/libs
-#   3. versitygw, mailpit and jaeger (Go module proxy), into $CACHE/bin
+#   3. versitygw, mailpit, jaeger and toxiproxy (make chaos) (Go module proxy), into $CACHE/bin
 #   4. Keycloak (Maven Central zip, needs a Java 21+ JDK), into $CACHE/keycloak-<version>
 #   5. uv (PyPI) into $CACHE/uv-venv, then the project's .venv synced to requirements.lock
 #      (bytecode compiled at install, so no start pays for it)
@@ -23,6 +23,7 @@ KEYCLOAK_VERSION=26.7.3
 HAPI_FHIR_VERSION=8.8.0
 VERSITYGW_VERSION=v1.7.0
 MAILPIT_VERSION=v1.33.1
+TOXIPROXY_VERSION=v2.12.0
 JAEGER_VERSION=v1.76.0
 UV_VERSION=0.13.9
 PYTHON_VERSION=3.11
@@ -164,6 +165,24 @@ else
     tail -n 20 "$log" >&2
     die "go install mailpit failed (full log: $log)"
   fi
+  done_ "built"
+fi
+
+# Toxiproxy: the fault proxies of `make chaos` (latency and connection resets between the
+# services and Kafka, S3 and Orthanc). Its command is named `server`: installed as toxiproxy-server.
+step "toxiproxy $TOXIPROXY_VERSION"
+if [ -x "$CACHE/bin/toxiproxy-server" ] \
+   && [ "$(go_mod_version "$CACHE/bin/toxiproxy-server" github.com/Shopify/toxiproxy/v2)" = "$TOXIPROXY_VERSION" ]; then
+  done_ "cached"
+else
+  log="$CACHE/toxiproxy-build.log"
+  TB="$CACHE/build/toxiproxy"
+  mkdir -p "$TB"
+  if ! GOBIN="$TB" go install "github.com/Shopify/toxiproxy/v2/cmd/server@$TOXIPROXY_VERSION" >"$log" 2>&1; then
+    tail -n 20 "$log" >&2
+    die "go install toxiproxy failed (full log: $log)"
+  fi
+  mv "$TB/server" "$CACHE/bin/toxiproxy-server"
   done_ "built"
 fi
 
