@@ -482,7 +482,7 @@ def build_tus_router(service: PortalService, uploads: SharedUploadStore, max_siz
     )
 
 
-def tus_guard(service: PortalService, max_size: int) -> Callable[..., Awaitable[None]]:
+def tus_guard(service: PortalService) -> Callable[..., Awaitable[None]]:
     async def guard(
         request: Request,
         x_portal_status: Annotated[str | None, Header()] = None,
@@ -508,6 +508,23 @@ def tus_guard(service: PortalService, max_size: int) -> Callable[..., Awaitable[
         request.state.portal_submission = row
 
     return guard
+
+
+def add_error_handler(app: FastAPI) -> None:
+    """tuspyserver's refusals (``HTTPException``) in ingest's error body under ``/portal/``;
+    other routes keep FastAPI's."""
+
+    @app.exception_handler(StarletteHTTPException)
+    async def portal_http_errors(request: Request, exc: StarletteHTTPException) -> Response:
+        if not request.url.path.startswith("/portal/"):
+            return await http_exception_handler(request, exc)
+        code = {404: "not_found", 409: "offset_mismatch", 410: "expired", 412: "tus_version",
+                413: "too_large", 415: "wrong_content_type", 503: "busy"}  # fmt: skip
+        return JSONResponse(
+            {"error": {"code": code.get(exc.status_code, "bad_request"), "message": exc.detail}},
+            status_code=exc.status_code,
+            headers=dict(exc.headers or {}),
+        )
 
 
 def install(
@@ -546,23 +563,11 @@ def install(
 
     runtime.broker.subscriber(topics.CASE_STATUS, **subscriber_options("ingest"))(case_status)
 
-    @app.exception_handler(StarletteHTTPException)
-    async def portal_http_errors(request: Request, exc: StarletteHTTPException) -> Response:
-        """tuspyserver's refusals in ingest's error body (other routes keep FastAPI's)."""
-        if not request.url.path.startswith("/portal/"):
-            return await http_exception_handler(request, exc)
-        code = {404: "not_found", 409: "offset_mismatch", 410: "expired", 412: "tus_version",
-                413: "too_large", 415: "wrong_content_type", 503: "busy"}  # fmt: skip
-        return JSONResponse(
-            {"error": {"code": code.get(exc.status_code, "bad_request"), "message": exc.detail}},
-            status_code=exc.status_code,
-            headers=dict(exc.headers or {}),
-        )
-
+    add_error_handler(app)
     app.include_router(build_portal_router(settings, service, verifier))
     app.include_router(
         build_tus_router(service, uploads, settings.max_upload_bytes),
-        dependencies=[Depends(tus_guard(service, settings.max_upload_bytes))],
+        dependencies=[Depends(tus_guard(service))],
         include_in_schema=False,
     )
     app.mount("/portal/static", StaticFiles(directory=WEB), name="portal-static")

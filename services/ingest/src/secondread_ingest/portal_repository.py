@@ -352,16 +352,19 @@ class PortalRepository:
             for statement in MIGRATIONS:
                 await conn.execute(statement.encode())
 
-    async def claim_uploaded(self, *, case_id: str, lease_s: float) -> SubmissionRow | None:
-        """Claim one uploaded submission to open its case (``FOR UPDATE SKIP LOCKED`` and a
-        lease, so one replica opens it; a crashed replica's claim lapses). The case id is fixed
-        at the first claim, so a retry opens the same case."""
+    async def claim_uploaded(
+        self, *, case_id: str, lease_s: float, hospitals: list[str]
+    ) -> SubmissionRow | None:
+        """Claim one uploaded submission of ``hospitals`` to open its case (``FOR UPDATE SKIP
+        LOCKED`` and a lease, so one replica opens it; a crashed replica's claim lapses). The
+        case id is fixed at the first claim, so a retry opens the same case."""
         async with self.db.transaction() as conn:
             cur = await conn.execute(
                 "SELECT submission_id FROM portal_submissions WHERE state = %s"
+                " AND hospital_id = ANY(%s)"
                 " AND (claimed_until IS NULL OR claimed_until < now())"
                 " ORDER BY uploaded_at LIMIT 1 FOR UPDATE SKIP LOCKED",
-                (SubmissionState.UPLOADED.value,),
+                (SubmissionState.UPLOADED.value, hospitals),
             )
             row = await cur.fetchone()
             if row is None:

@@ -446,7 +446,10 @@ class PortalService:
         ``POST /v1/cases`` with the same zip would. A refusal (a file that is not DICOM, a
         truncated one, ...) is kept for the status page; a transient failure is retried.
         """
-        row = await self.repo.claim_uploaded(case_id=new_id(), lease_s=OPEN_LEASE_S)
+        # A replica opens cases only for the hospitals it is configured for.
+        row = await self.repo.claim_uploaded(
+            case_id=new_id(), lease_s=OPEN_LEASE_S, hospitals=sorted(self.links.hospitals())
+        )
         if row is None:
             return False
         assert row.case_id is not None and row.upload_id is not None

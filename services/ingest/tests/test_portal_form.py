@@ -1,0 +1,99 @@
+"""The portal's case form: ingest's intake rules, with each error naming its field."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fpdf import FPDF
+
+from secondread_ingest.portal_service import FormInvalid, report_text_from_pdf, validate_intake
+
+
+def form(**over: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "clinical_question": "Is the nodule new?",
+        "original_report": "8 mm nodule.",
+        "urgency": "routine",
+        "referring_physician": {"name": "Dr Ada", "email": "ada@example.org"},
+        "consent": True,
+    }
+    base.update(over)
+    return base
+
+
+def errors(data: object) -> dict[str, str]:
+    with pytest.raises(FormInvalid) as exc:
+        validate_intake(data)
+    assert exc.value.code == "bad_intake" and exc.value.status == 422
+    for field in exc.value.fields:
+        assert field in exc.value.message  # the one-line message names every field too
+    return exc.value.fields
+
+
+def test_a_complete_form_is_an_intake() -> None:
+    intake = validate_intake(form(urgency="urgent", patient_email="p@example.org",
+                                  patient_delivery_consent=True))  # fmt: skip
+    assert intake.urgency == "urgent" and intake.patient_delivery_consent
+    assert intake.referring_physician.email == "ada@example.org"
+
+
+def test_every_missing_field_is_named_in_the_forms_order() -> None:
+    fields = errors({"referring_physician": {"name": "", "email": ""}, "consent": False})
+    assert list(fields) == [
+        "clinical_question",
+        "referring_physician.name",
+        "referring_physician.email",
+        "consent",
+    ]
+    assert fields["clinical_question"] == "required"
+    assert fields["referring_physician.email"] == "the physician's email address is required"
+    assert "consent" in fields["consent"]
+
+
+@pytest.mark.parametrize(
+    ("over", "field", "says"),
+    [
+        ({"referring_physician": {"name": "Dr A", "email": "nope"}}, "referring_physician.email",
+         "not a valid email address"),
+        ({"urgency": "yesterday"}, "urgency", "'routine' or 'urgent'"),
+        ({"patient_email": "x@"}, "patient_email", "not a valid email address"),
+        ({"patient_delivery_consent": True}, "patient_email", "needs patient_email"),
+        ({"consent": False}, "consent", "only with the patient's consent"),
+        ({"clinical_question": ""}, "clinical_question", "required"),
+        ({"fetch_priors": True}, "fetch_priors", "not a field of the upload portal's form"),
+        ({"referring_physician": None}, "referring_physician", "valid dictionary"),
+    ],
+)  # fmt: skip
+def test_a_wrong_field_is_named(over: dict[str, Any], field: str, says: str) -> None:
+    fields = errors(form(**over))
+    assert says in fields[field], fields
+
+
+def test_a_form_that_is_not_an_object_is_refused() -> None:
+    assert errors(["clinical_question"]) == {"intake": "the form must be a JSON object"}
+
+
+def pdf(text: str | None) -> bytes:
+    doc = FPDF()
+    doc.add_page()
+    if text:
+        doc.set_font("helvetica", size=12)
+        doc.cell(text=text)
+    return bytes(doc.output())
+
+
+def test_the_report_pdf_gives_its_text() -> None:
+    assert "8 mm nodule in the right upper lobe" in report_text_from_pdf(
+        pdf("8 mm nodule in the right upper lobe")
+    )
+
+
+@pytest.mark.parametrize(
+    ("data", "says"),
+    [(b"GIF89a", "not a PDF"), (None, "no text layer"), (b"%PDF-1.7 broken", "cannot be read")],
+)
+def test_a_report_pdf_without_text_names_the_field(data: bytes | None, says: str) -> None:
+    with pytest.raises(FormInvalid) as exc:
+        report_text_from_pdf(pdf(None) if data is None else data)
+    assert says in exc.value.fields["original_report_pdf"]
