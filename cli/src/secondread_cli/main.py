@@ -151,6 +151,10 @@ def submit(
                 intake=intake,
                 on_zip=on_zip,
                 on_upload=on_upload,
+                on_retry=lambda attempt, why: err.print(
+                    f"[yellow]upload failed ({why}); retrying with the same Idempotency-Key"
+                    f" (attempt {attempt + 1})[/yellow]"
+                ),
             )
         except SubmitError as exc:
             err.print(f"[red]error:[/red] {exc}")

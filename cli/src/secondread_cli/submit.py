@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import tempfile
+import time
+import uuid
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -53,8 +55,16 @@ def submit_case(
     on_zip: Callable[[int, int], None] = lambda _i, _n: None,
     on_upload: Callable[[int, int], None] = lambda _done, _total: None,
     timeout_s: float = 600.0,
+    idempotency_key: str | None = None,
+    attempts: int = 4,
+    on_retry: Callable[[int, str], None] = lambda _attempt, _why: None,
 ) -> dict[str, Any]:
-    """Zip ``folder``, upload it with ``intake`` and return ingest's JSON answer."""
+    """Zip ``folder``, upload it with ``intake`` and return ingest's JSON answer.
+
+    Every attempt carries the same ``Idempotency-Key`` (a new one per call unless given), so
+    an upload retried after a dropped connection, a timeout or a 5xx opens its case once.
+    """
+    key = idempotency_key or str(uuid.uuid4())
     if not folder.is_dir():
         raise SubmitError(f"{folder}: not a directory")
     with tempfile.TemporaryFile() as tmp:
@@ -72,16 +82,30 @@ def submit_case(
             "intake": (None, json.dumps(intake), "application/json"),
             "files": ("study.zip", _ProgressReader(tmp, progressed), "application/zip"),
         }
-        try:
-            resp = httpx.post(
-                f"{url.rstrip('/')}/v1/cases",
-                files=files,  # type: ignore[arg-type]
-                headers={"X-API-Key": api_key},
-                timeout=timeout_s,
-            )
-        except httpx.HTTPError as exc:
-            raise SubmitError(f"cannot reach ingest at {url}: {type(exc).__name__}") from exc
-    if resp.status_code != 201:
+        for attempt in range(1, attempts + 1):
+            tmp.seek(0)
+            sent = 0
+            why = ""
+            try:
+                resp = httpx.post(
+                    f"{url.rstrip('/')}/v1/cases",
+                    files=files,  # type: ignore[arg-type]
+                    headers={"X-API-Key": api_key, "Idempotency-Key": key},
+                    timeout=timeout_s,
+                )
+                if resp.status_code < 500:
+                    break
+                why = f"HTTP {resp.status_code}"
+            except httpx.HTTPError as exc:
+                if attempt == attempts:
+                    raise SubmitError(
+                        f"cannot reach ingest at {url}: {type(exc).__name__}"
+                    ) from exc
+                why = type(exc).__name__
+            if attempt < attempts:
+                on_retry(attempt, why)
+                time.sleep(min(2.0**attempt, 30.0))
+    if resp.status_code not in (200, 201):
         try:
             err = resp.json()["error"]
             detail = f"{err['code']}: {err['message']}"

@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import io
 import json
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Annotated, Any
 
+import psycopg
 import pydicom
 from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse
@@ -134,6 +136,13 @@ def build_router() -> APIRouter:
                 " alone)",
                 status=415,
             )
+        key = request.headers.get("idempotency-key")
+        case_id = upload_case_id(hospital_id, key) if key else new_id()
+        if key:
+            earlier = await deps.repo.get_case(case_id)
+            if earlier is not None:  # a retry of an upload that was recorded: the same case
+                log.info("case_upload_repeated", hospital=hospital_id)
+                return _uploaded(case_id, earlier.instances, status=200)
         async with request.form(max_files=100_000, max_fields=16) as form:
             intake = _parse_intake(form.get("intake"))
             uploads = [f for f in form.getlist("files") if isinstance(f, UploadFile)]
@@ -144,19 +153,22 @@ def build_router() -> APIRouter:
                     "no_files",
                     "at least one 'files' part is required, or study_instance_uids in the intake",
                 )
-            case_id = new_id()
             bind_case(case_id)
             with tracer.start_as_current_span(
                 "ingest open_case", attributes={CASE_ID_ATTRIBUTE: case_id}
             ):
-                n = await _record_upload(deps, case_id, hospital_id, intake, uploads)
+                try:
+                    n = await _record_upload(deps, case_id, hospital_id, intake, uploads)
+                except psycopg.errors.UniqueViolation:
+                    # the same key's upload was recorded meanwhile (a concurrent retry)
+                    earlier = await deps.repo.get_case(case_id)
+                    if earlier is None:  # pragma: no cover
+                        raise
+                    return _uploaded(case_id, earlier.instances, status=200)
         if not intake.fetch_priors:
             await deps.desk.announce(case_id)
         log.info("case_uploaded", instances=n, hospital=hospital_id)
-        return JSONResponse(
-            {"case_id": case_id, "status_url": f"/v1/cases/{case_id}", "instances": n},
-            status_code=201,
-        )
+        return _uploaded(case_id, n, status=201)
 
     @router.get("/v1/cases/{case_id}")
     async def case_status(
@@ -194,6 +206,27 @@ def build_router() -> APIRouter:
         return await _stow(request, deps, hospital_id, study_instance_uid)
 
     return router
+
+
+UPLOAD_KEYS = uuid.UUID("6f1c3e5a-4d0b-4c1e-9a52-5ec0d0a1b7e3")
+"""The namespace of case ids derived from an upload's ``Idempotency-Key``."""
+
+
+def upload_case_id(hospital_id: str, key: str) -> str:
+    """The case id of an upload with ``Idempotency-Key: key``: the same for every retry, so a
+    retried upload (a lost answer, a dropped connection) opens its case once."""
+    if not 1 <= len(key) <= 200 or not key.isprintable():
+        raise InputRejected(
+            "bad_idempotency_key", "Idempotency-Key must be 1 to 200 printable characters"
+        )
+    return str(uuid.uuid5(UPLOAD_KEYS, f"{hospital_id}\n{key}"))
+
+
+def _uploaded(case_id: str, instances: int, *, status: int) -> JSONResponse:
+    return JSONResponse(
+        {"case_id": case_id, "status_url": f"/v1/cases/{case_id}", "instances": instances},
+        status_code=status,
+    )
 
 
 def _case_view(row: CaseRow) -> dict[str, Any]:
