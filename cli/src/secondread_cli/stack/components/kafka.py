@@ -25,6 +25,11 @@ REPLICATED = False
 KAFKA_VERSION = "4.3.1"
 KAFKA_PORT = address_port(COMMON.kafka_bootstrap)
 KAFKA_CONTROLLER_PORT = 9093
+KAFKA_FAULTS_PORT = 9094
+KAFKA_FAULTS_ADVERTISED = 19092
+"""A second client listener for ``make chaos``: it advertises the Toxiproxy address (port
+19092, proxying to 9094), so clients that bootstrap through the proxy stay behind it (with
+one address, the broker's metadata would send them around the proxy)."""
 
 
 def new_kafka_cluster_id() -> str:
@@ -38,13 +43,19 @@ def render_kafka_properties(log_dir: Path, *, node_id: int = 1, partitions: int 
         "process.roles": "broker,controller",
         "node.id": str(node_id),
         "controller.quorum.bootstrap.servers": f"{HOST}:{KAFKA_CONTROLLER_PORT}",
-        "listeners": f"PLAINTEXT://{HOST}:{KAFKA_PORT},CONTROLLER://{HOST}:{KAFKA_CONTROLLER_PORT}",
+        "listeners": (
+            f"PLAINTEXT://{HOST}:{KAFKA_PORT},CONTROLLER://{HOST}:{KAFKA_CONTROLLER_PORT},"
+            f"FAULTS://{HOST}:{KAFKA_FAULTS_PORT}"
+        ),
         "advertised.listeners": (
-            f"PLAINTEXT://{HOST}:{KAFKA_PORT},CONTROLLER://{HOST}:{KAFKA_CONTROLLER_PORT}"
+            f"PLAINTEXT://{HOST}:{KAFKA_PORT},CONTROLLER://{HOST}:{KAFKA_CONTROLLER_PORT},"
+            f"FAULTS://{HOST}:{KAFKA_FAULTS_ADVERTISED}"
         ),
         "controller.listener.names": "CONTROLLER",
         "inter.broker.listener.name": "PLAINTEXT",
-        "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+        "listener.security.protocol.map": (
+            "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,FAULTS:PLAINTEXT"
+        ),
         "log.dirs": str(log_dir),
         "num.partitions": str(partitions),
         "default.replication.factor": "1",
@@ -186,7 +197,7 @@ def components(ctx: Context) -> list[Component]:
     return [
         Component(
             name="kafka",
-            ports=(KAFKA_PORT, KAFKA_CONTROLLER_PORT),
+            ports=(KAFKA_PORT, KAFKA_CONTROLLER_PORT, KAFKA_FAULTS_PORT),
             url=f"kafka://{HOST}:{KAFKA_PORT}",
             marker="kafka.Kafka",
             command=_command,
