@@ -189,7 +189,9 @@ def test_case_travels_from_upload_to_delivered_email(tmp_path: Path) -> None:
     assert view2["patient_pseudonym"] == view["patient_pseudonym"]
     [prior] = [p for p in view2["priors"] if p["orthanc_study_id"] in event["orthanc_study_ids"]]
     assert "same body part" in prior["reasons"] and "same modality" in prior["reasons"]
-    assert prior["viewer_link"].endswith(prior["orthanc_study_id"])
+    # the prior's link opens the viewer on the follow-up beside the prior
+    assert f",{prior['study_instance_uid']}&" in prior["viewer_link"]
+    assert "/viewer/viewer?StudyInstanceUIDs=" in prior["viewer_link"]
     # ... and the first case's signed opinion, whose link opens for the follow-up's reader
     [opinion] = [o for o in view2["earlier_opinions"] if o["report_id"] == report_id]
     opened = httpx.get(f"{REPORTING}{opinion['report_link']}", headers=TOKENS.auth(rad2))

@@ -103,7 +103,8 @@ async def test_case_view_numbers_the_statements_and_links_the_studies(cases: Fak
         {"number": 1, "section": "findings", "text": "Nodule RUL."},
         {"number": 2, "section": "impression", "text": "Indeterminate."},
     ]
-    assert view["viewer_links"] == ["http://viewer/#/studies/abc"]
+    assert view["viewer_links"] == ["http://viewer/#/viewer?StudyInstanceUIDs=1.2.3"]
+    assert view["viewer_url"] == "http://viewer/#/viewer?StudyInstanceUIDs=1.2.3"
     with pytest.raises(Forbidden, match="not assigned to you"):
         await service(cases).case_view("c1", "r2")
     with pytest.raises(NotFound):

@@ -7,11 +7,14 @@ from fastapi.responses import JSONResponse
 
 from secondread_reporting import handlers
 from secondread_reporting.api import ReportingDeps, build_router
+from secondread_reporting.archive_dicomweb import ArchiveDicomWeb
 from secondread_reporting.errors import ApiError, ArchiveUnavailable, IncompleteReport
 from secondread_reporting.publisher import ArchivePublisher
 from secondread_reporting.repository import MIGRATIONS, ReportingRepository, migrate
 from secondread_reporting.service import Reporting, SystemClock
 from secondread_reporting.settings import ReportingSettings
+from secondread_reporting.viewer import ViewerDeps, mount_viewer
+from secondread_reporting.viewer_session import OidcCodeFlow
 from secondread_shared import topics
 from secondread_shared.broker import subscriber_options
 from secondread_shared.db import Database
@@ -82,6 +85,10 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
     runtime.probes["s3"] = lambda: store.ping(settings.bucket_reports)
 
     app = create_http_app(runtime, title="secondread reporting")
+    archive = ArchiveDicomWeb.from_settings(settings)
+    signin = OidcCodeFlow(settings.oidc_issuer, settings.web_client_id)
+    runtime.on_stop.extend([archive.aclose, signin.aclose])
+    mount_viewer(app, ViewerDeps(settings, verifier, deps.reporting, archive), signin)
 
     @app.exception_handler(ApiError)
     async def refused(_request: Request, exc: ApiError) -> JSONResponse:

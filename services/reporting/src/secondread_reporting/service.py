@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from secondread_reporting.dicomweb import Forward, plan, viewer_url
 from secondread_reporting.errors import (
     Conflict,
     Forbidden,
@@ -144,7 +146,8 @@ class Reporting:
 
     async def case_view(self, case_id: str, reader: str) -> JSON:
         """What the reader needs to answer: the question, the original report as numbered
-        statements, the triage flags, the priors and earlier opinions with viewer links."""
+        statements, the triage flags, the priors and earlier opinions with viewer links
+        (``viewer_url``: the viewer on the case's studies and its priors, side by side)."""
         row = await reader_case(self.cases, case_id, reader)
         a = row.assigned
         base = self.viewer_base_url
@@ -165,9 +168,12 @@ class Reporting:
                 for s in split_statements(a.original_report)
             ],
             "flags": a.flags,
-            "viewer_links": [f"{base}studies/{sid}" for sid in a.orthanc_study_ids],
+            "viewer_url": viewer_url(base, [*a.study_instance_uids,
+                                            *(p.study_instance_uid for p in a.priors)]),
+            "viewer_links": [viewer_url(base, [u]) for u in a.study_instance_uids],
             "priors": [
-                {**p.model_dump(mode="json"), "viewer_link": f"{base}studies/{p.orthanc_study_id}"}
+                {**p.model_dump(mode="json"),
+                 "viewer_link": viewer_url(base, [*a.study_instance_uids, p.study_instance_uid])}
                 for p in a.priors
             ],
             "earlier_opinions": [
@@ -201,6 +207,29 @@ class Reporting:
             "signed_at": found["signed_at"].isoformat(),
             "addenda": addenda,
         }
+
+    # ---- the viewer's DICOMweb -------------------------------------------------------------
+
+    async def readable_studies(self, reader: str) -> frozenset[str]:
+        """The StudyInstanceUIDs ``reader`` may open in the viewer: for each of their open
+        cases, its studies (which also hold its signed second-opinion objects), its priors, and
+        the studies of the earlier cases whose signed opinions it lists."""
+        uids: set[str] = set()
+        for row in await self.cases.open_cases(reader):
+            uids.update(row.assigned.study_instance_uids)
+            uids.update(p.study_instance_uid for p in row.assigned.priors)
+            for opinion in row.assigned.earlier_opinions:
+                earlier = await self.cases.case(opinion.case_id)
+                if earlier is not None:
+                    uids.update(earlier.assigned.study_instance_uids)
+        return frozenset(uids)
+
+    async def dicomweb_plan(
+        self, reader: str, path: str, query: Sequence[tuple[str, str]]
+    ) -> Forward:
+        """What the archive's DICOMweb is asked for ``reader``'s request (403 for a study that
+        is not theirs); see :func:`secondread_reporting.dicomweb.plan`."""
+        return plan(path, query, await self.readable_studies(reader))
 
     async def accept(self, case_id: str, reader: str) -> JSON:
         """Take the case (routing stops its accept timer). Accepting twice is a no-op."""

@@ -25,7 +25,15 @@ class ReportingSettings(CommonSettings):
     signing_master_key_file: Path | None = None
     public_base_url: str = "http://127.0.0.1:8004"
     """Where the API is reached from outside: the verification URL printed on every PDF."""
-    viewer_base_url: str = "http://127.0.0.1:8042/ui/app/#/"
+    viewer_base_url: str = "http://127.0.0.1:8004/viewer/"
+    """Where readers reach the viewer (OHIF, served by reporting): the case view's links."""
+    viewer_dist_dir: Path = Path("web/node_modules/@ohif/app/dist")
+    """OHIF's built dist/, installed from the npm lock by ``make up``."""
+    archive_dicomweb_url: str = ""
+    """The archive's DICOMweb root behind ``/dicom-web/`` (default: ``orthanc_url``/dicom-web)."""
+    # The reading workspace (/read/): the OIDC public client its pages sign in with
+    # (authorization code + PKCE), and where the npm lock's packages are installed.
+    web_client_id: str = "secondread-web"
 
     @model_validator(mode="after")
     def _no_local_identity_provider_elsewhere(self) -> ReportingSettings:
