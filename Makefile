@@ -1,5 +1,6 @@
 # secondread: the two commands first.
 #   make up     install what is missing, start the stack and the five services, print where they are
+#               (SECONDREAD_REPLICAS=N make up: N replicas of each service, remembered)
 #   make test   lint, type-check, unit, component and end-to-end tests (starts the stack if needed)
 #   make demo   a guided tour: one synthetic case from upload to a verifiable signature
 
@@ -16,7 +17,7 @@ install:
 	@bash deploy/local/install.sh
 
 up: install
-	@$(PY) -m secondread_cli.main up
+	@$(PY) -m secondread_cli.main up $(if $(SECONDREAD_REPLICAS),--replicas $(SECONDREAD_REPLICAS))
 
 down:
 	@if [ -x $(PY) ]; then $(PY) -m secondread_cli.main down; else echo "nothing installed yet"; fi

@@ -40,12 +40,19 @@ DEMO_API_KEY = "demo-hospital-key"
 def up(
     components: Annotated[list[str] | None, typer.Argument(help="Only these components")] = None,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for each component")] = 120.0,
+    replicas: Annotated[
+        int | None,
+        typer.Option(
+            help="Run this many replicas of each service (replica k of S is S-k), remembered in "
+            "the stack folder; replicas above it are stopped (default: the remembered count, 1)"
+        ),
+    ] = None,
 ) -> None:
     """Start the local stack and the five services (idempotent)."""
     from secondread_cli import stack
 
     try:
-        stack.up(components or None, timeout=timeout)
+        stack.up(components or None, timeout=timeout, replicas=replicas)
     except stack.StackError as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from exc
@@ -56,19 +63,27 @@ def up(
 def down(
     components: Annotated[list[str] | None, typer.Argument(help="Only these components")] = None,
 ) -> None:
-    """Stop what ``up`` started; data is kept."""
+    """Stop what ``up`` started (a service: every replica); data is kept."""
     from secondread_cli import stack
 
-    stack.down(components or None)
+    try:
+        stack.down(components or None)
+    except stack.StackError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from exc
 
 
 @app.command()
 def status() -> None:
-    """Show each component: pid, health, address and log file."""
+    """Show each component (every replica of each service): pid, health, address and log file."""
     from secondread_cli import stack
 
     table = Table("component", "pid", "healthy", "address", "log")
-    rows = stack.status()
+    try:
+        rows = stack.status()
+    except stack.StackError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from exc
     for s in rows:
         table.add_row(
             s.name,
@@ -81,6 +96,26 @@ def status() -> None:
     out.print(f"stack folder: {stack.stack_dir()}   mail: http://127.0.0.1:8025 (secondread mail)")
     if not all(s.healthy for s in rows):
         raise typer.Exit(1)
+
+
+@app.command()
+def logs(
+    components: Annotated[
+        list[str] | None, typer.Argument(help="Only these components (a service: every replica)")
+    ] = None,
+    lines: Annotated[int, typer.Option("--lines", "-n", help="Lines from the end of each")] = 20,
+) -> None:
+    """Show the end of each component's log (every replica of each service)."""
+    from secondread_cli import stack
+
+    try:
+        paths = stack.log_paths(components or None)
+    except stack.StackError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from exc
+    for name, path in paths:
+        typer.echo(f"==> {name}: {path} <==")
+        typer.echo(stack.tail(path, lines) if path.exists() else "(no log yet)")
 
 
 @app.command()
