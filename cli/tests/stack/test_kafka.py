@@ -21,7 +21,12 @@ def test_kafka_properties(tmp_path: Path) -> None:
     assert props["process.roles"] == "broker,controller"
     assert props["controller.quorum.bootstrap.servers"] == "127.0.0.1:9093"
     assert "controller.quorum.voters" not in props
-    assert props["listeners"] == "PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093"
+    assert props["listeners"] == (
+        "PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093,FAULTS://127.0.0.1:9094"
+    )
+    # make chaos's Toxiproxy forwards 19092 to 9094: clients that bootstrap there stay behind it.
+    assert props["advertised.listeners"].endswith(",FAULTS://127.0.0.1:19092")
+    assert props["listener.security.protocol.map"].split(",")[-1] == "FAULTS:PLAINTEXT"
     assert props["controller.listener.names"] == "CONTROLLER"
     assert props["log.dirs"] == str(tmp_path / "data")
     assert props["auto.create.topics.enable"] == "false"
@@ -44,4 +49,4 @@ def test_kafka_cluster_id_shape() -> None:
 def test_the_broker_listens_where_the_services_look() -> None:
     bootstrap = CommonSettings.model_fields["kafka_bootstrap"].default
     assert bootstrap == f"127.0.0.1:{stack.KAFKA_PORT}"
-    assert stack.component_table()["kafka"].ports == (9092, 9093)
+    assert stack.component_table()["kafka"].ports == (9092, 9093, 9094)
