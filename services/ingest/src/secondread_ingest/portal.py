@@ -375,11 +375,12 @@ def build_portal_router(
             )
         return who.username, hospital
 
+    # A default, not ``Annotated``: the annotations are strings (``from __future__``), which
+    # FastAPI resolves in the module, where this closure's dependency does not exist.
+    as_admin = Depends(hospital_admin)
+
     @router.post("/portal/api/links", status_code=201)
-    async def create_link(
-        request: Request,
-        admin: Annotated[tuple[str, str], Depends(hospital_admin)],
-    ) -> dict[str, Any]:
+    async def create_link(request: Request, admin: tuple[str, str] = as_admin) -> dict[str, Any]:
         username, hospital = admin
         try:
             body = await request.json()
@@ -403,9 +404,7 @@ def build_portal_router(
         }
 
     @router.get("/portal/api/links")
-    async def list_links(
-        admin: Annotated[tuple[str, str], Depends(hospital_admin)],
-    ) -> dict[str, Any]:
+    async def list_links(admin: tuple[str, str] = as_admin) -> dict[str, Any]:
         rows = await service.repo.links_of(admin[1], limit=20)
         now = datetime.now(UTC)
         return {

@@ -84,11 +84,7 @@ async function main() {
   });
   let authenticated = false;
   try {
-    authenticated = await kc.init({
-      pkceMethod: "S256",
-      checkLoginIframe: false,
-      responseMode: "query",
-    });
+    authenticated = await kc.init({ pkceMethod: "S256", checkLoginIframe: false });
   } catch (exc) {
     notice(`Sign-in is unavailable: ${exc && exc.error ? exc.error : exc}`, "error");
   }
