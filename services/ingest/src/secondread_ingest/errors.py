@@ -36,6 +36,10 @@ STATUS_BY_REJECTION: dict[str, int] = {
     "truncated": 0xC001,
     "missing_uid": 0xC002,
     "study_mismatch": 0xC003,
+    "too_deep": 0xC004,
+    "bad_charset": 0xC005,
+    "bad_uid": 0xC006,
+    "too_many_items": 0xC007,
     "meta_mismatch": 0xA900,
     "too_large": 0xA700,
 }
