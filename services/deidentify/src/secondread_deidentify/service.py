@@ -176,47 +176,76 @@ class _Archived:
 async def _archive(
     case_id: str, hospital_id: str, instances: list[InstanceRef], deps: DeidentifyDeps
 ) -> _Archived:
-    """De-identify ``instances`` one at a time; write each safe one to Orthanc and the clear
-    bucket and each unsafe one (as received) to the quarantine bucket before reading the next.
+    """De-identify ``instances``; write each safe one to Orthanc and the clear bucket and each
+    unsafe one (as received) to the quarantine bucket.
 
-    Only one instance's bytes are held at a time, so memory does not grow with the study: the
-    results kept for the announcement carry no pixel data or header bytes.
+    ``archive_workers`` instances are in flight at once: while one is de-identified (one at a
+    time: it is CPU work under the GIL), the others are read from the raw bucket or written to
+    the archive, so the writes run in parallel. Memory holds at most that many instances
+    whatever the study's size: the results kept for the announcement carry no pixel data or
+    header bytes. The results keep the order of ``instances``.
     """
     settings = deps.settings
     engine = deps.get_engine()
-    archived = _Archived([], [], [], set())
-    for ref in instances:
-        raw = await deps.store.get_verified(ref)
-        result = await asyncio.to_thread(engine.deidentify, raw, default_issuer=hospital_id)
-        if result.quarantine_reason:
-            await deps.store.put(
-                settings.bucket_quarantine,
-                f"cases/{case_id}/{result.sop_instance_uid}.dcm",
-                raw,
-                content_type="application/dicom",
-            )
-            archived.quarantined.append(
-                QuarantinedInstance(
-                    sop_instance_uid=result.sop_instance_uid, reason=result.quarantine_reason
-                )
-            )
-        else:
-            data = result.data
-            stored = await deps.orthanc.store_instance(data)
-            archived.orthanc_studies.add(stored.study_id)
-            archived.written.append(
+    slots: list[_Slot | None] = [None] * len(instances)
+    gate = asyncio.Semaphore(settings.archive_workers)
+    cpu = asyncio.Lock()
+
+    async def one(i: int, ref: InstanceRef) -> None:
+        async with gate:
+            raw = await deps.store.get_verified(ref)
+            async with cpu:
+                result = await asyncio.to_thread(engine.deidentify, raw, default_issuer=hospital_id)
+            if result.quarantine_reason:
                 await deps.store.put(
-                    settings.bucket_clear,
-                    f"studies/{result.pseudonym}/{result.study_instance_uid}/"
-                    f"{result.sop_instance_uid}.dcm",
-                    data,
+                    settings.bucket_quarantine,
+                    f"cases/{case_id}/{result.sop_instance_uid}.dcm",
+                    raw,
                     content_type="application/dicom",
                 )
+                reason = QuarantinedInstance(
+                    sop_instance_uid=result.sop_instance_uid, reason=result.quarantine_reason
+                )
+                slots[i] = _Slot(replace(result, parts=()), quarantined=reason)
+                return
+            del raw
+            data = result.data
+            stored = await deps.orthanc.store_instance(data)
+            written = await deps.store.put(
+                settings.bucket_clear,
+                f"studies/{result.pseudonym}/{result.study_instance_uid}/"
+                f"{result.sop_instance_uid}.dcm",
+                data,
+                content_type="application/dicom",
             )
-            del data
-        archived.results.append(replace(result, parts=()))
-        del raw, result
+            slots[i] = _Slot(replace(result, parts=()), written=written, study_id=stored.study_id)
+
+    try:
+        async with asyncio.TaskGroup() as group:
+            for i, ref in enumerate(instances):
+                group.create_task(one(i, ref))
+    except ExceptionGroup as failed:  # the first failure decides (retry or dead letter)
+        raise failed.exceptions[0] from None
+    archived = _Archived([], [], [], set())
+    for slot in slots:
+        assert slot is not None
+        archived.results.append(slot.result)
+        if slot.quarantined is not None:
+            archived.quarantined.append(slot.quarantined)
+        if slot.written is not None:
+            archived.written.append(slot.written)
+            archived.orthanc_studies.add(slot.study_id)
     return archived
+
+
+@dataclass(frozen=True)
+class _Slot:
+    """One instance's outcome, kept (without its bytes) for the announcement."""
+
+    result: DeidResult
+    written: ObjectRef | None = None
+    quarantined: QuarantinedInstance | None = None
+    study_id: str = ""
 
 
 async def _record_identities(

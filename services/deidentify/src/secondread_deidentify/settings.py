@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 
 from secondread_shared.settings import CommonSettings
 
@@ -22,3 +22,6 @@ class DeidentifySettings(CommonSettings):
     # Encrypts the identity vault (Fernet key, urlsafe base64); same rules as the pseudonym key.
     vault_key: SecretStr | None = None
     vault_key_file: Path | None = None
+    # Instances of a case in flight at once (read, de-identified one at a time, written to the
+    # archive and the clear bucket): memory holds at most this many instances, twice each.
+    archive_workers: int = Field(default=4, ge=1, le=32)

@@ -13,6 +13,8 @@ refused object.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import io
 import json
 import uuid
@@ -267,31 +269,51 @@ async def _record_upload(
     intake: IntakeForm,
     uploads: list[UploadFile],
 ) -> int:
+    """Validate and store every object of an upload in one pass, then record the case.
+
+    All or nothing: each object is read once, validated and stored while the next is read
+    (``upload_workers`` writes in flight, so memory holds at most that many objects); if any
+    object is refused, the objects already stored are deleted and nothing is recorded.
+    """
     settings = deps.settings
-    # Pass 1: validate everything; nothing is stored unless all of it is valid.
     seen: dict[str, str] = {}
     flags: list[str] = []
-    for upload in uploads:
-        for name, data in _objects(upload, settings):
-            info = inspect_instance(data, name)
-            _dedupe(seen, info, data, flags)
-    # Pass 2: store each distinct instance byte for byte.
     refs: dict[str, InstanceRef] = {}
     patients: dict[str, tuple[str, str]] = {}
     reports: dict[str, str] = {}
-    for upload in uploads:
-        for name, data in _objects(upload, settings):
-            info = inspect_instance(data, name)
-            if info.sop_instance_uid in refs:
-                continue
+    gate = asyncio.Semaphore(settings.upload_workers)
+
+    async def store(info: InstanceInfo, data: bytes) -> None:
+        try:
             refs[info.sop_instance_uid] = await _store(deps, case_id, info, data)
-            patients.setdefault(
-                info.study_instance_uid, (info.patient_id, info.issuer_of_patient_id)
-            )
-            if info.report_text:
-                reports[info.sop_instance_uid] = info.report_text
-            if info.report_error:
-                flags.append(f"report_unreadable:{info.report_error}")
+        finally:
+            gate.release()
+
+    try:
+        async with asyncio.TaskGroup() as group:
+            for upload in uploads:
+                for name, data in _objects(upload, settings):
+                    info = inspect_instance(data, name)
+                    first = info.sop_instance_uid not in seen
+                    _dedupe(seen, info, data, flags)
+                    if not first:
+                        continue
+                    patients.setdefault(
+                        info.study_instance_uid, (info.patient_id, info.issuer_of_patient_id)
+                    )
+                    if info.report_text:
+                        reports[info.sop_instance_uid] = info.report_text
+                    if info.report_error:
+                        flags.append(f"report_unreadable:{info.report_error}")
+                    await gate.acquire()
+                    group.create_task(store(info, data))
+                    del data
+    except* InputRejected as refused:
+        await _discard(deps, case_id, list(refs.values()))
+        raise refused.exceptions[0] from None
+    except* Exception as failed:
+        await _discard(deps, case_id, list(refs.values()))
+        raise failed.exceptions[0] from None
     await deps.repo.record_case(
         case_id=case_id,
         hospital_id=hospital_id,
@@ -302,6 +324,14 @@ async def _record_upload(
         flags=flags,
     )
     return len(refs)
+
+
+async def _discard(deps: IngestDeps, case_id: str, refs: list[InstanceRef]) -> None:
+    """Remove what a refused upload had stored (best effort: an orphan object under
+    ``cases/<case>/`` of a case that was never recorded harms nothing)."""
+    for ref in refs:
+        with contextlib.suppress(Exception):
+            await deps.store.delete(ref.bucket, ref.key)
 
 
 async def _stow(

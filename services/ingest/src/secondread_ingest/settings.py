@@ -83,6 +83,8 @@ class IngestSettings(CommonSettings):
 
     spool_dir: Path | None = None
     """The C-STORE write-ahead spool; ``<stack_dir>/ingest/spool`` when unset."""
+    upload_workers: int = Field(default=6, ge=1, le=64)
+    """Writes to the object store in flight during one upload (memory holds that many objects)."""
     spool_workers: int = 6
     """Parallel uploads from the spool to the object store."""
     spool_yield_s: float = 0.3
