@@ -118,7 +118,8 @@ class FakeLetters:
 class FakeBus:
     records: dict[LetterRef, Record] = field(default_factory=dict)
     published: list[tuple[str, Record]] = field(default_factory=list)
-    fail: bool = False
+    fail: BaseException | None = None
+    """Raised by the next replays, while set."""
 
     async def fetch(self, ref: LetterRef) -> Record | None:
         await asyncio.sleep(0)  # let a concurrent request run in between
@@ -126,8 +127,8 @@ class FakeBus:
 
     async def replay(self, letter: Record) -> str:
         await asyncio.sleep(0)
-        if self.fail:
-            raise ConnectionError("the broker is down")
+        if self.fail is not None:
+            raise self.fail
         target = letter.headers[br.H_TOPIC]
         self.published.append((target, letter))
         return target

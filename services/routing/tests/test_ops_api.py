@@ -20,6 +20,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from secondread_routing.ops.api import OpsDeps, PageConfig, mount
+from secondread_routing.ops.errors import BusUnavailable
 from secondread_shared.casestatus import CaseStatus
 from secondread_shared.oidc import TokenVerifier
 from tests.ops_fakes import DLQ, NOW, World, dead_letter, new_world
@@ -130,6 +131,23 @@ def test_an_operator_gets_the_views_and_replays_once(client: TestClient, world: 
     assert "never shown" not in json.dumps(listed) and "payload" not in letter
 
 
+def test_kafka_down_is_503_and_the_replay_can_be_tried_again(
+    client: TestClient, world: World
+) -> None:
+    dead_letter(world, 7)
+    path = f"/v1/ops/dead-letters/{DLQ}/1/7/replay"
+    world.bus.fail = BusUnavailable("Kafka did not confirm the replay (KafkaConnectionError)")
+    r = client.post(path, headers=OPERATOR)
+    assert r.status_code == 503 and r.headers["Retry-After"] == "5"
+    assert r.json()["error"] == {
+        "code": "unavailable",
+        "message": "Kafka did not confirm the replay (KafkaConnectionError); nothing was"
+        " recorded: try again",
+    }
+    world.bus.fail = None
+    assert client.post(path, headers=OPERATOR).json()["status"] == "replayed"
+
+
 def test_bad_parameters_are_named(client: TestClient) -> None:
     r = client.get("/v1/ops/cases?limit=0", headers=OPERATOR)
     assert r.status_code == 422
@@ -189,5 +207,5 @@ def test_the_operator_endpoints_are_in_the_openapi_document(client: TestClient) 
         "/v1/ops/dead-letters/{topic}/{partition}/{offset}/replay",
     }
     replay = paths["/v1/ops/dead-letters/{topic}/{partition}/{offset}/replay"]["post"]
-    assert {"200", "401", "403", "404", "422"} <= set(replay["responses"])
+    assert {"200", "401", "403", "404", "422", "503"} <= set(replay["responses"])
     assert "CasesOverview" in spec["components"]["schemas"]

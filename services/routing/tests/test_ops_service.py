@@ -101,11 +101,11 @@ async def test_a_replay_publishes_once_however_often_and_concurrently_it_is_aske
 
 async def test_a_failed_publish_records_nothing_and_the_next_click_replays(world: World) -> None:
     ref = dead_letter(world, 8)
-    world.bus.fail = True
+    world.bus.fail = ConnectionError("the broker is down")
     with pytest.raises(ConnectionError):
         await world.ops.replay(ref, "ops-demo")
     assert world.ledger.done == {}
-    world.bus.fail = False
+    world.bus.fail = None
     assert (await world.ops.replay(ref, "ops-demo")).status == "replayed"
     assert len(world.bus.published) == 1
 

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 
 @dataclass(frozen=True)
@@ -82,20 +83,34 @@ async def read_all(
         await consumer.stop()
 
 
+async def partitions_of(bootstrap: str, topic: str) -> set[int]:
+    """The partitions of ``topic`` (empty when the topic does not exist)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        described = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    return {
+        int(p["partition"])
+        for t in described
+        if t.get("topic") == topic and not t.get("error_code")
+        for p in t.get("partitions", [])
+    }
+
+
 async def read_one(
     bootstrap: str, topic: str, partition: int, offset: int, *, timeout_s: float = 10.0
 ) -> Record | None:
     """The record at ``topic``/``partition``/``offset``, or ``None`` when the partition does not
     exist or holds no record at that offset (never written, expired, or compacted away)."""
+    if partition not in await partitions_of(bootstrap, topic):
+        return None
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False
     )
     await consumer.start()
     try:
-        if topic not in await consumer.topics():  # fetches the cluster's metadata
-            return None
-        if partition not in (consumer.partitions_for_topic(topic) or set()):
-            return None
         tp = TopicPartition(topic, partition)
         consumer.assign([tp])
         first = (await consumer.beginning_offsets([tp]))[tp]

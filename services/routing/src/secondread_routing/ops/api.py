@@ -30,7 +30,7 @@ from secondread_routing.ops.domain import (
 from secondread_routing.ops.errors import Forbidden, NotFound, PageUnavailable, Unauthenticated
 from secondread_routing.ops.ports import Verifier
 from secondread_routing.ops.service import OpsService
-from secondread_shared.errors import ApiError, error_body
+from secondread_shared.errors import ApiError, TransientError, error_body
 from secondread_shared.logging import bind_case
 from secondread_shared.oidc import Principal
 
@@ -82,6 +82,7 @@ REFUSALS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorBody, "description": "no valid bearer token"},
     403: {"model": ErrorBody, "description": "the token has no operator role"},
     422: {"model": ErrorBody, "description": "a parameter is invalid (named in the message)"},
+    503: {"model": ErrorBody, "description": "Kafka or the database did not answer: try again"},
 }
 
 
@@ -220,6 +221,11 @@ def mount(app: FastAPI) -> None:
     async def refused(_request: Request, exc: ApiError) -> JSONResponse:
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
         return JSONResponse(error_body(exc.code, exc.message), exc.status, headers=headers)
+
+    @app.exception_handler(TransientError)
+    async def unavailable(_request: Request, exc: TransientError) -> JSONResponse:
+        body = error_body("unavailable", f"{exc}; nothing was recorded: try again")
+        return JSONResponse(body, 503, headers={"Retry-After": "5"})
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:

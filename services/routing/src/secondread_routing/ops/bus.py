@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
+from aiokafka.errors import KafkaError
+
 from secondread_routing.ops.domain import LetterRef
+from secondread_routing.ops.errors import BusUnavailable
 from secondread_shared import deadletters
 from secondread_shared.records import Record
 
@@ -15,8 +18,16 @@ class KafkaLetterBus:
         self.bootstrap = bootstrap
 
     async def fetch(self, ref: LetterRef) -> Record | None:
-        return await deadletters.fetch(self.bootstrap, ref.topic, ref.partition, ref.offset)
+        try:
+            return await deadletters.fetch(self.bootstrap, ref.topic, ref.partition, ref.offset)
+        except KafkaError as exc:
+            raise BusUnavailable(f"Kafka did not answer ({type(exc).__name__})") from exc
 
     async def replay(self, letter: Record) -> str:
-        await deadletters.replay(self.bootstrap, [letter])
+        try:
+            await deadletters.replay(self.bootstrap, [letter])
+        except KafkaError as exc:
+            raise BusUnavailable(
+                f"Kafka did not confirm the replay ({type(exc).__name__})"
+            ) from exc
         return deadletters.source_topic(letter)

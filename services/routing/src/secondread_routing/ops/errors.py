@@ -3,7 +3,7 @@ answered with ``{"error": {"code", "message"}}`` and its status."""
 
 from __future__ import annotations
 
-from secondread_shared.errors import ApiError
+from secondread_shared.errors import ApiError, TransientError
 from secondread_shared.errors import Forbidden as Forbidden
 from secondread_shared.errors import Unauthenticated as Unauthenticated
 
@@ -23,3 +23,7 @@ class PageUnavailable(ApiError):
 
     status = 503
     code = "page_unavailable"
+
+
+class BusUnavailable(TransientError):
+    """Kafka did not answer: nothing was replayed (or the replay was not confirmed), try again."""

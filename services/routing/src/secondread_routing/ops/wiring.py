@@ -57,12 +57,18 @@ def install(app: FastAPI, runtime: Runtime, db: Database, settings: RoutingSetti
         await handlers.dead_lettered(record_of(msg.raw_message), service)
 
     # (called, not used as decorators: FastStream's decorator is untyped)
-    runtime.broker.subscriber(topics.CASE_STATUS, title="case.status:routing-ops", **options)(
-        on_case_status
-    )
-    runtime.broker.subscriber(*DLQ_TOPICS, title="dead-letters:routing-ops", **options)(
-        on_dead_letter
-    )
+    runtime.broker.subscriber(
+        topics.CASE_STATUS,
+        title="case.status:routing-ops",
+        description="The operations page's status view (read leniently: unknown states kept).",
+        **options,
+    )(on_case_status)
+    runtime.broker.subscriber(
+        *DLQ_TOPICS,
+        title="dead-letters:routing-ops",
+        description="The operations page's dead-letter index: headers only, never the payload.",
+        **options,
+    )(on_dead_letter)
 
     app.state.ops = OpsDeps(
         service=service,

@@ -209,13 +209,13 @@ async function replay (letter) {
 async function refresh () {
   if (loading) return
   loading = true
-  const params = new URLSearchParams()
+  const params = new URLSearchParams({ limit: '100' })
   const state = byId('state').value
   if (state) params.set('state', state)
   const stuck = Number(byId('stuck').value)
   if (stuck > 0) params.set('stuck_after_minutes', String(stuck))
   try {
-    const [cases, letters] = await Promise.all([api(`/cases?${params}`), api('/dead-letters')])
+    const [cases, letters] = await Promise.all([api(`/cases?${params}`), api('/dead-letters?limit=100')])
     const focused = document.activeElement?.dataset?.focusKey
     renderCounts(cases)
     renderCases(cases)
