@@ -19,6 +19,8 @@ from pydicom.uid import CTImageStorage, DeflatedExplicitVRLittleEndian, Explicit
 
 from tests.synthetic import ROOT
 
+TRANSFER_SYNTAXES = [ExplicitVRLittleEndian, DeflatedExplicitVRLittleEndian]
+"""The transfer syntaxes of the generated files (what a C-STORE peer proposes for them)."""
 LONG_VRS = {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT"}
 """VRs with a 4-byte length after two reserved bytes (PS3.5 Table 7.1-1)."""
 UNDEFINED = 0xFFFFFFFF
@@ -398,9 +400,53 @@ def deflated(draw: st.DrawFn) -> Fuzzed:
     return Fuzzed("deflated", data, must_refuse=not whole, must_accept=whole, note=how, ids=ds.ids)
 
 
+BASIC_TEXT_SR = "1.2.840.10008.5.1.4.1.1.88.11"
+
+
+@st.composite
+def reports(draw: st.DrawFn) -> Fuzzed:
+    """Basic Text SR documents (their text becomes the case's original report): content trees
+    of any shape, text in any character set, a Content Sequence that is sometimes no sequence."""
+    charset = draw(st.sampled_from(CHARSETS[:12]))
+
+    def content(depth: int) -> bytes:
+        body = text(0x0040A040, "CS", "TEXT") + element(
+            0x0040A160, "UT", pad(draw(TEXT_BYTES), b"UT")
+        )
+        if depth < 4 and draw(st.booleans()):
+            children = [content(depth + 1) for _ in range(draw(st.integers(1, 3)))]
+            body += sequence(0x0040A730, [item(c) for c in children],
+                             undefined=draw(st.booleans()))  # fmt: skip
+        return body
+
+    shape = draw(st.sampled_from(["tree", "tree", "wrong_vr", "empty"]))
+    if shape == "tree":
+        tree = sequence(0x0040A730, [item(content(0)) for _ in range(draw(st.integers(1, 3)))])
+    elif shape == "wrong_vr":
+        tree = element(0x0040A730, draw(st.sampled_from(["LO", "UN", "OB"])),
+                       pad(draw(TEXT_BYTES), b"OB"))  # fmt: skip
+    else:
+        tree = element(0x0040A730, "SQ", b"")
+    ids = Uids(*[f"{ROOT}78.{draw(seeds)}.{n}" for n in (1, 2, 3)], sop_class=BASIC_TEXT_SR)
+    ds = ct_dataset(
+        ids, extra={0x00080005: element(0x00080005, "CS", pad(charset, b"CS")), 0x0040A730: tree}
+    )
+    return Fuzzed(
+        "report",
+        ds.file(),
+        must_refuse=False,
+        must_accept=True,
+        note=f"{shape}, charset {charset!r}",
+        ids=ids,
+        # A Content Sequence sent as UN is parsed as the sequence its tag is: garbage there is
+        # an unreadable file (deidentify could not walk it either).
+        codes=frozenset({"bad_charset", "truncated"} if shape == "wrong_vr" else {"bad_charset"}),
+    )
+
+
 def bad_files() -> st.SearchStrategy[Fuzzed]:
     """Every kind above."""
     return st.one_of(
         truncated(), wrong_lengths(), deep_nesting(), undelimited(), charsets(), many_items(),
-        deflated(),
+        deflated(), reports(),
     )  # fmt: skip

@@ -65,6 +65,7 @@ KINDS = {
     "charsets": dicom_fuzz.charsets(),
     "many_items": dicom_fuzz.many_items(),
     "deflated": dicom_fuzz.deflated(),
+    "reports": dicom_fuzz.reports(),
 }
 
 
@@ -314,7 +315,8 @@ def test_a_c_store_gets_a_named_failure_status_or_success(
     path = tmp_path_factory.mktemp("cstore") / "fuzz.dcm"
     path.write_bytes(data)
     ae = AE(ae_title="FUZZ_SCU")
-    ae.add_requested_context(dicom_fuzz.uids(0).sop_class, dicom_fuzz.ExplicitVRLittleEndian)
+    for sop_class in (dicom_fuzz.uids(0).sop_class, dicom_fuzz.BASIC_TEXT_SR):
+        ae.add_requested_context(sop_class, dicom_fuzz.TRANSFER_SYNTAXES)
     assoc = ae.associate("127.0.0.1", scp[0], ae_title="SECONDREAD")
     assert assoc.is_established
     try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 
 from pydicom.dataset import Dataset
+from pydicom.sequence import Sequence
 from pypdf import PdfReader
 from pypdf.errors import PyPdfError
 
@@ -34,16 +35,29 @@ def extract_report_text(ds: Dataset) -> str | None:
     """
     sop_class = str(ds.get("SOPClassUID", ""))
     if sop_class == ENCAPSULATED_PDF_STORAGE:
-        return _pdf_text(ds)
-    if sop_class.startswith(SR_CLASS_PREFIX):
+        text = _pdf_text(ds)
+    elif sop_class.startswith(SR_CLASS_PREFIX):
         lines: list[str] = []
-        _walk_sr(ds, lines)
-        return "\n".join(lines).strip() or None
-    return None
+        try:
+            _walk_sr(ds, lines)
+        except ReportExtractionError:
+            raise
+        except Exception as exc:  # values the reader cannot decode (VR, length, charset)
+            raise ReportExtractionError(
+                f"structured report content unreadable: {type(exc).__name__}"
+            ) from exc
+        text = "\n".join(lines)
+    else:
+        return None
+    # PostgreSQL text takes no NUL character; a report has no use for one.
+    return (text or "").replace("\0", "").strip() or None
 
 
 def _walk_sr(item: Dataset, lines: list[str]) -> None:
-    for child in item.get("ContentSequence", []):
+    children = item.get("ContentSequence", [])
+    if not isinstance(children, Sequence | list):
+        raise ReportExtractionError("structured report Content Sequence is not a sequence")
+    for child in children:
         value = str(child.get("TextValue", "") or "").strip()
         if value:
             names = child.get("ConceptNameCodeSequence", [])
