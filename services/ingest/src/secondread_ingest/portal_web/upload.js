@@ -357,18 +357,23 @@ function startUpload(pending) {
     removeFingerprintOnSuccess: true,
     onProgress(sent, total) {
       const now = performance.now();
+      if (samples.length && sent < samples[samples.length - 1][1]) samples.length = 0; // resumed
       samples.push([now, sent]);
       while (samples.length > 2 && now - samples[0][0] > 8000) samples.shift();
       const [t0, b0] = samples[0];
       const speed = now > t0 ? ((sent - b0) * 1000) / (now - t0) : 0;
       bar.value = sent;
+      if (sent > (samples.length > 1 ? samples[samples.length - 2][1] : 0)) {
+        $("upload-retry").textContent = "";
+      }
       const left = speed > 0 ? duration((total - sent) / speed) : "…";
       $("upload-text").textContent =
         `${mb(sent)} of ${mb(total)} (${Math.floor((100 * sent) / total)} %)` +
         ` · ${mb(speed)}/s · about ${left} left`;
     },
     onShouldRetry(err, attempt) {
-      $("upload-text").textContent = `The connection was lost; trying again (${attempt + 1})…`;
+      $("upload-retry").textContent =
+        `The connection was lost; trying again (attempt ${attempt + 1}), from where it stopped…`;
       const status = err.originalResponse ? err.originalResponse.getStatus() : 0;
       return status === 0 || status === 409 || status === 423 || status >= 500;
     },
