@@ -316,7 +316,8 @@ def test_a_c_store_gets_a_named_failure_status_or_success(
     path.write_bytes(data)
     ae = AE(ae_title="FUZZ_SCU")
     for sop_class in (dicom_fuzz.uids(0).sop_class, dicom_fuzz.BASIC_TEXT_SR):
-        ae.add_requested_context(sop_class, dicom_fuzz.TRANSFER_SYNTAXES)
+        for syntax in dicom_fuzz.TRANSFER_SYNTAXES:  # one context each: one is accepted
+            ae.add_requested_context(sop_class, syntax)
     assoc = ae.associate("127.0.0.1", scp[0], ae_title="SECONDREAD")
     assert assoc.is_established
     try:

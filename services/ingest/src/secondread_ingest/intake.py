@@ -114,12 +114,11 @@ def inspect_instance(data: bytes, name: str, *, max_inflated: int = MAX_INFLATED
         ``bad_uid`` or ``meta_mismatch``, naming ``name``.
     """
     unreadable = InputRejected("truncated", f"{name}: truncated or unreadable DICOM")
-    parsed = _parsed_bytes(data, name, max_inflated)
-    if sum(parsed.count(tag) for tag in _ITEM_TAGS) > MAX_SEQUENCE_ITEMS:
+    size, items = _scan(data, name, max_inflated)
+    if items > MAX_SEQUENCE_ITEMS:
         raise InputRejected(
             "too_many_items", f"{name}: more than {MAX_SEQUENCE_ITEMS} sequence items"
         )
-    size = len(parsed)
     try:
         # Values above _DEFER bytes (pixel data) are not copied; their bounds are checked below.
         ds = pydicom.dcmread(io.BytesIO(data), force=False, defer_size=_DEFER)
@@ -213,31 +212,48 @@ def inspect_instance(data: bytes, name: str, *, max_inflated: int = MAX_INFLATED
     )
 
 
-def _parsed_bytes(data: bytes, name: str, max_inflated: int) -> bytes:
-    """The bytes the reader parses the dataset from: ``data`` itself, or, when its transfer
-    syntax is Deflated Explicit VR Little Endian, the inflated dataset (bounded)."""
+def _items(buffer: bytes) -> int:
+    return sum(buffer.count(tag) for tag in _ITEM_TAGS)
+
+
+def _scan(data: bytes, name: str, max_inflated: int) -> tuple[int, int]:
+    """Size of the bytes the reader parses the dataset from, and the item tags among them.
+
+    That is ``data`` itself, or, when its transfer syntax is Deflated Explicit VR Little Endian
+    (PS3.5 A.5), the dataset inflated: measured a mebibyte at a time and refused past
+    ``max_inflated``, before the reader inflates it whole.
+    """
     if _DEFLATED_UID not in data[:_DEFER]:
-        return data
+        return len(data), _items(data)
     fp = io.BytesIO(data)
     try:
         read_preamble(fp, False)
         meta = read_dataset(fp, False, True, stop_when=lambda tag, *_: tag.group != 2)
         deflated = meta.get("TransferSyntaxUID", "") == DeflatedExplicitVRLittleEndian
     except Exception:
-        return data  # no readable file meta: the reader refuses it by name
+        deflated = False  # no readable file meta: the reader refuses it by name
     if not deflated:
-        return data
+        return len(data), _items(data)
     inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+    pending, size, items, tail = data[fp.tell() :], 0, 0, b""
     try:
-        inflated = inflater.decompress(data[fp.tell() :], max_inflated + 1)
+        while not inflater.eof:
+            chunk = inflater.decompress(pending, 1024 * 1024)
+            pending = inflater.unconsumed_tail
+            if not chunk and not pending:
+                raise InputRejected("truncated", f"{name}: the deflated dataset is cut short")
+            size += len(chunk)
+            if size > max_inflated:
+                raise InputRejected(
+                    "too_large", f"{name}: the deflated dataset inflates beyond {max_inflated}"
+                    " bytes", status=413,
+                )  # fmt: skip
+            window = tail + chunk  # an item tag split across two chunks is counted once
+            items += _items(window)
+            tail = window[-3:]
     except zlib.error as exc:
         raise InputRejected("truncated", f"{name}: the deflated dataset is corrupt") from exc
-    if len(inflated) > max_inflated:
-        raise InputRejected(
-            "too_large", f"{name}: the deflated dataset inflates beyond {max_inflated} bytes",
-            status=413,
-        )  # fmt: skip
-    return inflated
+    return size, items
 
 
 def _raised_in(exc: BaseException, filename: str) -> bool:
