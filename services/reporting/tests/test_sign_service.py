@@ -303,7 +303,9 @@ async def test_the_case_view_names_the_signed_report_and_its_addenda(
     parts: tuple[Store, Outputs, Reporting],
 ) -> None:
     _, _, rep = parts
-    assert (await rep.case_view("c-1", "rad-okafor"))["report"] is None
+    before = await rep.case_view("c-1", "rad-okafor")
+    assert before["report"] is None
+    assert before["signer"]["display_name"] == "Dr. B. Okafor"
     v = await rep.put_draft("c-1", "rad-okafor", DraftContent.model_validate(DRAFT), None)
     signed = await rep.sign("c-1", "rad-okafor", v, "k1")
     note = AddendumContent.model_validate(

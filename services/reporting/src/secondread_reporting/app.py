@@ -9,6 +9,7 @@ from secondread_reporting import handlers
 from secondread_reporting.api import ReportingDeps, build_router
 from secondread_reporting.archive_dicomweb import ArchiveDicomWeb
 from secondread_reporting.errors import ApiError, ArchiveUnavailable, IncompleteReport
+from secondread_reporting.pages import mount_pages
 from secondread_reporting.publisher import ArchivePublisher
 from secondread_reporting.repository import MIGRATIONS, ReportingRepository, migrate
 from secondread_reporting.service import Reporting, SystemClock
@@ -104,4 +105,5 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
 
     app.state.deps = deps
     app.include_router(build_router())
+    mount_pages(app, settings)
     return app

@@ -43,6 +43,7 @@ from secondread_reporting.report import (
     addendum_missing,
     missing,
     report_document,
+    signer_block,
 )
 from secondread_reporting.signing import (
     ALGORITHM,
@@ -185,6 +186,7 @@ class Reporting:
             ],
             "studies": [{"study_instance_uid": u, "orthanc_study_id": study_of.get(u)}
                         for u in a.study_instance_uids],
+            "signer": signer_block(a),
             "report": await self._signed_summary(case_id),
         }  # fmt: skip
 
