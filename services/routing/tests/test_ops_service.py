@@ -8,11 +8,14 @@ from datetime import timedelta
 
 import pytest
 
+from secondread_routing.ops import handlers
 from secondread_routing.ops.domain import LetterRef, Risk, risk_of
 from secondread_routing.ops.errors import InvalidInput, NotFound
+from secondread_routing.ops.handlers import UnreadableStatus
 from secondread_shared import topics
 from secondread_shared.casestatus import CaseStatus
 from secondread_shared.deadletters import REPLAYED_FROM
+from secondread_shared.errors import PermanentError
 from secondread_shared.records import Record
 from tests.ops_fakes import DLQ, NOW, World, dead_letter, new_world
 
@@ -134,3 +137,30 @@ async def test_a_replayed_message_that_fails_again_is_a_new_letter_naming_its_or
     out = await world.ops.replay(again, "ops-demo")
     assert out.status == "replayed" and out.letter.replayed_from == f"{DLQ}:1:9"
     assert len(world.bus.published) == 2
+
+
+async def test_the_consumers_read_raw_records_leniently_and_index_headers_only(
+    world: World,
+) -> None:
+    body = (
+        b'{"case_id": "c-9", "state": "parked", "producer": "routing",'
+        b' "occurred_at": "2026-12-01T11:00:00Z", "event_id": "e9"}'
+    )
+    await handlers.status_changed(Record(topics.CASE_STATUS, 2, 5, NOW, "c-9", body, {}), world.ops)
+    [row] = await world.view.recent(None, 10)
+    assert (row.status.state, row.status.partition, row.status.offset) == ("parked", 2, 5)
+    with pytest.raises(UnreadableStatus) as refused:
+        await handlers.status_changed(
+            Record(topics.CASE_STATUS, 0, 6, NOW, "c-9", b"{oops", {}), world.ops
+        )
+    assert isinstance(refused.value, PermanentError)  # dead-lettered at once, with its reason
+
+    ref = dead_letter(world, 11, case_id="c-9")
+    await handlers.dead_lettered(world.bus.records[ref], world.ops)
+    [indexed] = (await world.ops.dead_letters(10)).letters
+    assert (indexed.case_id, indexed.source_topic, indexed.attempts) == (
+        "c-9",
+        topics.CASE_DEIDENTIFIED,
+        3,
+    )
+    assert "never shown" not in indexed.model_dump_json()
