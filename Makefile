@@ -8,10 +8,10 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 UV := $${SECONDREAD_CACHE_DIR:-$$HOME/.cache/secondread}/uv-venv/bin/uv
 
-.PHONY: up down status install test lint typecheck unit e2e bench lock asyncapi k8s demo help
+.PHONY: up down status install test lint typecheck unit e2e bench chaos lock asyncapi k8s demo help
 
 help:
-	@echo "make up | down | status | demo | test | lint | typecheck | unit | e2e | bench | lock | asyncapi | k8s"
+	@echo "make up | down | status | demo | test | lint | typecheck | unit | e2e | bench | chaos | lock | asyncapi | k8s"
 
 install:
 	@bash deploy/local/install.sh
@@ -46,6 +46,12 @@ e2e: install
 # The whole suite: lint and types first (fast failures), then every test tier in one run.
 test: lint typecheck
 	$(PY) -m pytest
+
+# Two replicas of every service, CHAOS_CASES (50) cases by upload and C-STORE, the fault
+# schedule of docs/reliability.md; the last line is the verdict (non-zero exit on a loss).
+chaos: install
+	@$(PY) -m secondread_cli.main up >/dev/null
+	@$(PY) -m tests.chaos
 
 bench: install
 	@for b in bench/*/run.sh; do [ -e "$$b" ] && bash "$$b"; done; true
