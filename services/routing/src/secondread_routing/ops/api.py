@@ -31,7 +31,6 @@ from secondread_routing.ops.errors import Forbidden, NotFound, PageUnavailable, 
 from secondread_routing.ops.ports import Verifier
 from secondread_routing.ops.service import OpsService
 from secondread_shared.errors import ApiError, TransientError, error_body
-from secondread_shared.logging import bind_case
 from secondread_shared.oidc import Principal
 
 OPERATOR = "operator"
@@ -151,9 +150,7 @@ def build_router() -> APIRouter:
         deps: Annotated[OpsDeps, Depends(get_deps)],
         who: Annotated[Principal, Depends(operator)],
     ) -> ReplayOutcome:
-        outcome = await deps.service.replay(LetterRef(topic, partition, offset), who.username)
-        bind_case(outcome.letter.case_id)
-        return outcome
+        return await deps.service.replay(LetterRef(topic, partition, offset), who.username)
 
     return router
 

@@ -120,7 +120,13 @@ class OpsService:
             await self.letters.add(letter)
             target = await self.bus.replay(record)
             replay = await claim.published(target, self.clock.now())
-        log.info("dead_letter_replayed", dlq=str(ref), topic=target, operator=operator)
+        log.info(
+            "dead_letter_replayed",
+            dlq=str(ref),
+            topic=target,
+            operator=operator,
+            case_id=letter.case_id,
+        )
         return ReplayOutcome(status="replayed", letter=letter_view(LetterRow(letter, replay)))
 
     async def _row(self, ref: LetterRef) -> LetterRow:
