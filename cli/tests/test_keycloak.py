@@ -34,3 +34,30 @@ def test_realm_holds_roles_clients_and_one_user_per_roster_reader() -> None:
     assert sorted(users.values()).count(["operator"]) == 1
     assert sorted(users.values()).count(["hospital_admin"]) == 1
     assert keycloak.demo_password(stack.repo_root(), "rad-okafor") == "demo-rad-okafor"
+
+
+def test_a_changed_realm_file_starts_the_local_database_afresh(tmp_path: Path) -> None:
+    """Keycloak imports a realm only when it does not exist: a realm changed in the repo would
+    never reach a developer's running stack unless its local database starts afresh."""
+    from secondread_cli import keycloak as kc
+
+    cache, repo, data = tmp_path / "cache", tmp_path / "repo", tmp_path / "data"
+    home = kc.home(cache)
+    (home / "bin").mkdir(parents=True)
+    (home / "bin" / "kc.sh").write_text("")
+    java = tmp_path / "jdk"
+    (java / "bin").mkdir(parents=True)
+    (java / "bin" / "java").write_text("")
+    (home / ".java-home").write_text(str(java))
+    realm = kc.realm_file(repo)
+    realm.parent.mkdir(parents=True)
+    realm.write_text('{"realm": "secondread"}')
+    kc.prepare(cache, repo, data)
+    (data / "h2").mkdir()
+    (data / "h2" / "keycloakdb.mv.db").write_text("imported")
+    kc.prepare(cache, repo, data)  # same file: the database is kept
+    assert (data / "h2" / "keycloakdb.mv.db").exists()
+    realm.write_text('{"realm": "secondread", "clients": []}')
+    kc.prepare(cache, repo, data)  # changed: imported again on this start
+    assert not (data / "h2").exists()
+    assert (home / "data" / "import" / "secondread-realm.json").read_text() == realm.read_text()

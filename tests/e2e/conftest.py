@@ -93,9 +93,13 @@ def wait_for(
         time.sleep(every)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
-    """One headless Debian Chromium for the session's page tests (Playwright, sync API)."""
+    """One headless Debian Chromium per page-test module (Playwright, sync API).
+
+    Per module, not per session: while Playwright's sync API runs, its event loop is the
+    thread's running loop, so ``asyncio.run`` (which many e2e helpers use) fails; the modules
+    after a page test must find it stopped."""
     from playwright.sync_api import sync_playwright
 
     from tests.e2e.browser import CHROMIUM_ARGS, chromium_path

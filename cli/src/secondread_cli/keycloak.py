@@ -12,6 +12,7 @@ The demo users' passwords live in that realm file only: :func:`demo_password` re
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -55,15 +56,25 @@ def prepare(cache: Path, repo: Path, data: Path) -> None:
     """Check the install, make the data folder and put the realm where ``--import-realm`` looks.
 
     Keycloak reads imports only from ``<home>/data/import``; the copy there is refreshed on every
-    start, and Keycloak imports a realm only when it does not exist yet.
+    start, and Keycloak imports a realm only when it does not exist yet. So when the realm file
+    changed since the local database was made (a new client, origin or user in the repo), that
+    database is started afresh and the realm imported again: the local stack's realm is always
+    the repo's (its demo users and passwords live in that file).
     """
     kc = home(cache)
     if not (kc / "bin" / "kc.sh").exists() or java_home(cache) is None:
         raise FileNotFoundError(f"Keycloak not installed in {kc}: run deploy/local/install.sh")
     data.mkdir(parents=True, exist_ok=True)
+    realm = realm_file(repo)
+    digest = hashlib.sha256(realm.read_bytes()).hexdigest()
+    stamp = data / "realm.sha256"
+    made_from = stamp.read_text().strip() if stamp.exists() else ""
+    if (data / "h2").exists() and made_from != digest:  # no stamp: made before stamps existed
+        shutil.rmtree(data / "h2", ignore_errors=True)
     imports = kc / "data" / "import"
     imports.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(realm_file(repo), imports / f"{REALM}-realm.json")
+    shutil.copyfile(realm, imports / f"{REALM}-realm.json")
+    stamp.write_text(digest + "\n")
 
 
 def command(cache: Path, data: Path, host: str = "127.0.0.1") -> list[str]:
