@@ -225,6 +225,37 @@ KafkaOpt = Annotated[str, typer.Option("--bootstrap", envvar="SECONDREAD_KAFKA_B
 
 
 @app.command()
+def tasks(
+    case_id: Annotated[str | None, typer.Argument(help="One case (default: every case)")] = None,
+    open_only: Annotated[
+        bool, typer.Option("--open", help="Only tasks still running or waiting for a retry")
+    ] = False,
+    limit: Annotated[int, typer.Option(help="At most this many rows")] = 50,
+) -> None:
+    """Each case's task record in every service: stage, state, attempts, next retry, last
+    error (the services' own PostgreSQL schemas; errors with input values withheld)."""
+    import asyncio
+
+    from secondread_cli.tasks_view import all_tasks
+    from secondread_shared.deadletters import redact_reason
+
+    rows = asyncio.run(all_tasks(case_id))
+    if open_only:
+        rows = [r for r in rows if r.state in ("running", "retrying")]
+    table = Table("case id", "stage", "state", "attempts", "next retry", "updated", "last error")
+    for r in rows[:limit]:
+        table.add_row(
+            r.case_id, r.stage, r.state, str(r.attempts),
+            r.next_retry_at.strftime("%H:%M:%S") if r.next_retry_at and r.state == "retrying"
+            else "", r.updated_at.strftime("%Y-%m-%d %H:%M:%S"), redact_reason(r.last_error)[:80],
+        )  # fmt: skip
+    out.print(table)
+    err.print(
+        f"{len(rows)} task records" + (f" (first {limit} shown)" if len(rows) > limit else "")
+    )
+
+
+@app.command()
 def cases(
     bootstrap: KafkaOpt = KAFKA,
     stuck: Annotated[

@@ -35,6 +35,7 @@ from secondread_shared import topics
 from secondread_shared.errors import PermanentError
 from secondread_shared.events import CaseState, CaseStatusChanged, Event
 from secondread_shared.logging import bind_case, get_logger, unbind_case
+from secondread_shared.tasks import TaskLog
 from secondread_shared.tracing import CASE_ID_ATTRIBUTE
 
 log = get_logger(__name__)
@@ -95,6 +96,8 @@ class DeadLetterPolicy:
                 " SECONDREAD_MAX_ATTEMPTS"
             )
         self.broker: KafkaBroker | None = None
+        self.task_log: TaskLog | None = None
+        """Where each case's task record is kept (set by the service once its database is up)."""
         self.dead_letters = Counter(
             "secondread_dead_letters_total",
             "Messages sent to a dead-letter topic",
@@ -131,15 +134,25 @@ class DeadLetterMiddleware(BaseMiddleware):
         finally:
             unbind_case()
 
+    async def _task(self, case_id: str, source_topic: str, state: str, **kw: Any) -> None:
+        tasks = self.policy.task_log
+        if tasks is None or not case_id or source_topic == topics.CASE_STATUS:
+            return  # status consumers (dashboards, the ops view) are not a stage of the case
+        stage = f"{self.policy.service}:{source_topic.removeprefix('secondread.')}"
+        await tasks.record(case_id, stage, state, **kw)
+
     async def _with_retries(
         self, call_next: Any, msg: StreamMessage[Any], source_topic: str, case_id: str
     ) -> Any:
         attempt = 0
         while True:
             attempt += 1
+            await self._task(case_id, source_topic, "running", attempts=attempt)
             try:
                 async with asyncio.timeout(self.policy.handler_timeout_s):
-                    return await call_next(msg)
+                    result = await call_next(msg)
+                await self._task(case_id, source_topic, "done", attempts=attempt)
+                return result
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -157,9 +170,14 @@ class DeadLetterMiddleware(BaseMiddleware):
                         attempt=attempt,
                         error=type(exc).__name__,
                     )
-                    await asyncio.sleep(self.policy.backoff_s * 2 ** (attempt - 1))
+                    delay = self.policy.backoff_s * 2 ** (attempt - 1)
+                    await self._task(case_id, source_topic, "retrying", attempts=attempt,
+                                     error=_reason(exc), retry_in_s=delay)  # fmt: skip
+                    await asyncio.sleep(delay)
                     continue
                 await self._dead_letter(msg, source_topic, case_id, exc, attempt)
+                await self._task(case_id, source_topic, "dead_lettered", attempts=attempt,
+                                 error=_reason(exc))  # fmt: skip
                 return None
 
     async def _dead_letter(

@@ -20,8 +20,10 @@ from faststream.kafka import KafkaBroker
 from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from secondread_shared import tasks
 from secondread_shared.asyncapi import declare_publishers
 from secondread_shared.broker import DeadLetterPolicy, create_broker
+from secondread_shared.db import Database
 from secondread_shared.logging import configure_logging, get_logger
 from secondread_shared.settings import CommonSettings
 from secondread_shared.tracing import setup_tracing
@@ -51,6 +53,18 @@ class Runtime:
     """``(start, stop)`` pairs run after the broker started and stopped before it stops."""
     stopping: bool = False
     """Set on SIGTERM/SIGINT: ``/ready`` answers 503 from then on (see :func:`serve`)."""
+
+    def track_tasks(self, db: Database) -> None:
+        """Keep each case's task record (:mod:`secondread_shared.tasks`) in ``db``; call after
+        the hook that opens ``db`` is registered."""
+
+        async def start() -> None:
+            async with db.transaction() as conn:
+                for statement in tasks.MIGRATIONS:
+                    await conn.execute(statement.encode())
+            self.dead_letters.task_log = tasks.TaskLog(db)
+
+        self.on_start.append(start)
 
 
 def build_runtime(settings: CommonSettings, service: str) -> Runtime:

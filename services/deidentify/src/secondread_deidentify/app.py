@@ -76,6 +76,7 @@ def create_app(settings: DeidentifySettings | None = None) -> FastAPI:
         await asyncio.to_thread(detector)
 
     runtime.on_start.extend([open_db, load_detector])
+    runtime.track_tasks(db)
     runtime.on_stop.extend([db.close, orthanc.aclose])
     runtime.probes["postgres"] = db.ping
     runtime.probes["s3"] = lambda: store.ping(settings.bucket_clear)

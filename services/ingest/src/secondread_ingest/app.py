@@ -74,6 +74,7 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
         return scp.running
 
     runtime.on_start.append(open_db)
+    runtime.track_tasks(db)
     runtime.on_stop.append(db.close)
     runtime.probes["postgres"] = db.ping
     runtime.probes["s3"] = lambda: store.ping(settings.bucket_raw)

@@ -69,6 +69,7 @@ def create_app(settings: NotifySettings | None = None) -> FastAPI:
         return True
 
     runtime.on_start.append(open_db)
+    runtime.track_tasks(db)
     runtime.on_stop.append(db.close)
     runtime.background.extend([(relay.start, relay.stop), (worker.start, worker.stop)])
     runtime.probes["postgres"] = db.ping

@@ -80,6 +80,7 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
         await migrate(db, MIGRATIONS)
 
     runtime.on_start.append(open_db)
+    runtime.track_tasks(db)
     runtime.on_stop.extend([db.close, orthanc.aclose, verifier.aclose])
     runtime.background.append((relay.start, relay.stop))
     runtime.probes["postgres"] = db.ping

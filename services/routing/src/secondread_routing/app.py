@@ -91,6 +91,7 @@ def create_app(settings: RoutingSettings | None = None) -> FastAPI:
         await seed_roster(repo, settings)
 
     runtime.on_start.append(open_db)
+    runtime.track_tasks(db)
     runtime.on_stop.extend([db.close, orthanc.aclose])
     runtime.background.append((relay.start, relay.stop))
     runtime.background.append((timers.start, timers.stop))
