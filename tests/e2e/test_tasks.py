@@ -57,3 +57,12 @@ def test_a_poison_message_leaves_its_stage_dead_lettered_with_the_error() -> Non
 
     _state, attempts, error = wait_for("the dead-lettered task", dead, timeout=60)
     assert attempts >= 1 and "ValidationError" in error
+
+
+def test_secondread_outbox_lists_the_parked_rows_of_every_service() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "secondread_cli.main", "outbox"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "parked outbox rows" in done.stderr

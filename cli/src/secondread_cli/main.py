@@ -225,6 +225,27 @@ KafkaOpt = Annotated[str, typer.Option("--bootstrap", envvar="SECONDREAD_KAFKA_B
 
 
 @app.command()
+def outbox() -> None:
+    """The outbox rows every service parked (attempts spent): service, topic, case, attempts,
+    last error. A parked row never blocks the rows behind it; fix the cause, then requeue it by
+    clearing parked_at in that service's outbox."""
+    import asyncio
+
+    from secondread_cli.tasks_view import all_parked
+    from secondread_shared.deadletters import redact_reason
+
+    rows = asyncio.run(all_parked())
+    table = Table("service", "id", "topic", "case id", "attempts", "parked at", "last error")
+    for service, r in rows:
+        table.add_row(
+            service, str(r["id"]), str(r["topic"]), str(r["case_id"] or ""), str(r["attempts"]),
+            str(r["parked_at"])[:19], redact_reason(str(r["last_error"] or ""))[:80],
+        )  # fmt: skip
+    out.print(table)
+    err.print(f"{len(rows)} parked outbox rows")
+
+
+@app.command()
 def tasks(
     case_id: Annotated[str | None, typer.Argument(help="One case (default: every case)")] = None,
     open_only: Annotated[

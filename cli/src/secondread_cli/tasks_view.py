@@ -32,3 +32,24 @@ async def all_tasks(case_id: str | None = None) -> list[Task]:
         finally:
             await db.close()
     return sorted(found, key=lambda t: t.updated_at, reverse=True)
+
+
+async def all_parked() -> list[tuple[str, dict[str, object]]]:
+    """Every service's parked outbox rows (attempts spent, reason kept), with the service."""
+    from secondread_shared import outbox
+
+    found: list[tuple[str, dict[str, object]]] = []
+    for cls in SETTINGS:
+        settings = cls()
+        db = Database(settings.db_dsn, max_size=1)
+        try:
+            await db.open()
+            found += [(settings.service_name, row) for row in await outbox.parked(db)]
+        except DatabaseError:
+            continue
+        except Exception as exc:
+            if "outbox" not in str(exc):  # deidentify has no outbox
+                raise
+        finally:
+            await db.close()
+    return found
