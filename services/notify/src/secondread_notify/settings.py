@@ -31,8 +31,10 @@ class NotifySettings(CommonSettings):
     smtp_username: str = ""
     smtp_password: SecretStr = SecretStr("")
     """SMTP AUTH credentials; both empty (the default) sends without authentication."""
-    delivery_attempts: int = 6
-    """Attempts of one delivery before it fails (``notification.failed``)."""
+    delivery_attempts: int = 10
+    """Attempts of one delivery before it fails (``notification.failed``): with the default
+    backoff, retries span about 17 minutes, so a mail relay or receiver down for minutes is
+    ridden out."""
     delivery_backoff_s: float = 2.0
     """The first retry's delay; each further one doubles (with jitter), up to the cap."""
     delivery_backoff_max_s: float = 600.0
