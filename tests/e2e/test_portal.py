@@ -3,21 +3,26 @@
 A patient's upload link -> choose a folder of synthetic DICOM (with a DICOMDIR and a file that is
 not DICOM) -> the header summary -> the case form (first with errors that name their fields) ->
 a tus upload that loses its connection mid-way, then loses its tab, and goes on from where it
-stood when the link is opened again -> the status page reaches ``received`` (and then follows the
-case to ``in review``), showing no pseudonym. A hospital admin signs in through Keycloak (PKCE)
-and creates a link. axe-core finds no serious or critical violation on any page.
+stood when the link is opened again -> the status page reaches ``received``, showing no pseudonym,
+and follows the case's status events to ``in review`` and ``delivered`` (the delivered step of the
+whole pipeline is the reading workspace's test). A dropped zip is read in the browser. A hospital
+admin signs in through Keycloak (PKCE) and creates a link. axe-core finds no serious or critical
+violation on any page.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import json
 import re
 import subprocess
 import sys
 import time
 import uuid
+import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -27,15 +32,17 @@ import psycopg
 import pytest
 
 from secondread_ingest.settings import IngestSettings
+from secondread_shared import topics
+from secondread_shared.events import CaseState, CaseStatusChanged
 from tests.e2e.browser import SCREENSHOTS, serious_violations
 from tests.e2e.conftest import wait_for
 from tests.e2e.identity import HOSPITAL_ADMIN, READERS, TOKENS
+from tests.e2e.reporting_support import publish
 from tests.synthetic import Patient, ct_study, write_study
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.usefixtures("running_stack")]
 
 INGEST = "http://127.0.0.1:8001"
-REPORTING = "http://127.0.0.1:8004"
 CHUNK = 512 * 1024
 
 
@@ -217,7 +224,7 @@ def test_a_patient_uploads_a_folder_resumably_and_follows_the_case(
     assert patches[before] == stored, "the reopened tab resumes at the stored offset"
     assert sum(1 for p in patches if p == 0) == 1, "nothing was sent twice from the start"
 
-    # 5. The status page: received, then in review (from secondread.case.status.v1).
+    # 5. The status page reaches received (ingest's record, then secondread.case.status.v1).
     # (selectors, not wait_for_function: the page's CSP allows no eval, even for tests)
     page.wait_for_selector(
         "body[data-step=received], body[data-step=in_review], body[data-step=delivered]",
@@ -230,30 +237,99 @@ def test_a_patient_uploads_a_folder_resumably_and_follows_the_case(
     assert "Is the right upper lobe nodule new since last year?" in main
     assert "Urgent" in main and "Dr Ada Lovelace" in main and "40 in 1 series (CT)" in main
     check_axe(page, "the status page")
-    page.wait_for_selector("body[data-step=in_review]", state="attached", timeout=120_000)
-    screenshot(page, "portal-status")
     assert errors == []
 
-    # 6. No pseudonym (nor the patient's name or id from the headers) on the status page.
-    reader = wait_for("the case on a worklist", lambda: assigned_to(case_id), timeout=60)
-    view = httpx.get(f"{REPORTING}/v1/cases/{case_id}", headers=TOKENS.auth(reader)).json()
-    pseudonym = view["patient_pseudonym"]
+    # 6. No pseudonym (nor a case id, nor the patient's name or id from the headers) on the
+    # status page or in its API, once deidentify has given the case its pseudonym.
+    pseudonym = wait_for("the case's pseudonym", lambda: pseudonym_of(case_id), timeout=90)
+    page.reload()
+    page.wait_for_selector("#entered:not([hidden])")
     html = page.content()
     api = httpx.get(f"{INGEST}/portal/api/status", headers={"X-Portal-Status": token}).text
     for secret in (pseudonym, patient.patient_id, "Quixote", case_id):
         assert secret not in html and secret not in api, secret
+
+    # 7. Later steps follow the case's status events (consumed by ingest from the topic).
+    status_event(case_id, CaseState.ASSIGNED)
+    page.wait_for_selector("body[data-step=in_review]", state="attached", timeout=60_000)
+    assert "A subspecialist radiologist is reading" in page.inner_text("#step-detail")
+    screenshot(page, "portal-status")
+    status_event(case_id, CaseState.NOTIFIED)
+    page.wait_for_selector("body[data-step=delivered]", state="attached", timeout=60_000)
+    assert page.get_attribute("#steps li[data-step=delivered]", "aria-current") == "step"
     context.close()
 
 
-def assigned_to(case_id: str) -> str | None:
-    for rad in READERS:
-        try:
-            r = httpx.get(f"{REPORTING}/v1/worklist", headers=TOKENS.auth(rad))
-        except httpx.HTTPError:  # reporting restarting: ask again
-            return None
-        if r.status_code == 200 and any(c["case_id"] == case_id for c in r.json()["cases"]):
-            return rad
+def status_event(case_id: str, state: CaseState) -> None:
+    """Publish a status change of ``case_id`` (outside the thread of Playwright's loop)."""
+    event = CaseStatusChanged(case_id=case_id, producer="test", state=state)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(publish, event).result()
+
+
+def pseudonym_of(case_id: str) -> str | None:
+    """The patient pseudonym deidentify gave ``case_id`` (its ``case.deidentified`` event)."""
+    done = subprocess.run(
+        ["kcat", "-b", "127.0.0.1:9092", "-t", topics.CASE_DEIDENTIFIED, "-C", "-e", "-q",
+         "-f", "%k\t%s\n"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    for line in done.stdout.splitlines():
+        key, _, value = line.partition("\t")
+        if key == case_id:
+            return str(json.loads(value)["patient_pseudonym"])
     return None
+
+
+def test_a_dropped_zip_is_read_in_the_browser_and_opens_a_case(browser: Any) -> None:
+    """Drag and drop of a (deflated) zip holding a study, its DICOMDIR and a stray file: the
+    browser unzips it to read the headers, sends its members as they are, and the case opens."""
+    patient = Patient(name="Panza^Sancho", patient_id=f"MRN-{uuid.uuid4().hex[:8]}")
+    members = {
+        f"STUDY/IM{i:04d}.dcm": data
+        for i, data in enumerate(ct_study(patient, count=5, size=128, seed=uuid.uuid4().hex))
+    }
+    members["DICOMDIR"] = b"\0" * 128 + b"DICM"
+    members["notes.txt"] = b"not an image"
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    context = browser.new_context()
+    page = context.new_page()
+    try:
+        page.goto(new_link())
+        page.wait_for_selector("#step-files:not([hidden])")
+        transfer = page.evaluate_handle(
+            """([b64, name]) => {
+                const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+                const dt = new DataTransfer();
+                dt.items.add(new File([bytes], name, { type: "application/zip" }));
+                return dt;
+            }""",
+            [base64.b64encode(buf.getvalue()).decode(), "from-the-hospital.zip"],
+        )
+        page.dispatch_event("#drop", "drop", {"dataTransfer": transfer})
+        page.wait_for_selector("#step-summary:not([hidden])", timeout=30_000)
+        assert "Panza Sancho" in page.inner_text("#summary")
+        assert "5 images in 1 series of 1 study" in page.inner_text("#summary")
+        skipped = page.inner_text("#skipped")
+        assert "from-the-hospital.zip/notes.txt: not a DICOM file" in skipped
+        assert "from-the-hospital.zip/DICOMDIR: the CD's index" in skipped
+        page.click("#confirm")
+        fill_form(page)
+        page.click("#send")
+        page.wait_for_url("**/portal/status#status=*", timeout=60_000)
+        page.wait_for_selector(
+            "body[data-step=received], body[data-step=in_review]", state="attached", timeout=120_000
+        )
+        token = page.url.split("#status=")[1]
+        case_id = case_of(token)
+        assert case_id is not None
+        case = httpx.get(f"{INGEST}/v1/cases/{case_id}", headers={"X-API-Key": "demo-hospital-key"})
+        assert case.json()["instances"] == 5  # the DICOMDIR and the text file were not sent
+    finally:
+        context.close()
 
 
 def test_a_used_or_altered_link_says_why(browser: Any, tmp_path: Path) -> None:
