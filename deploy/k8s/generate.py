@@ -48,7 +48,10 @@ DEFAULT_RESOURCES = ({"cpu": "100m", "memory": "256Mi"}, {"cpu": "1", "memory": 
 
 # Secret name -> keys, per service: each service reads only its own secrets.
 SECRETS: dict[str, dict[str, str]] = {
-    "ingest": {"SECONDREAD_API_KEYS": "secondread-ingest-api-keys"},
+    "ingest": {
+        "SECONDREAD_API_KEYS": "secondread-ingest-api-keys",
+        "SECONDREAD_PORTAL_LINK_KEY": "secondread-ingest-portal",
+    },
     "deidentify": {
         "SECONDREAD_PSEUDONYM_KEY": "secondread-deidentify-keys",
         "SECONDREAD_VAULT_KEY": "secondread-deidentify-keys",

@@ -97,3 +97,22 @@ def test_a_report_pdf_without_text_names_the_field(data: bytes | None, says: str
     with pytest.raises(FormInvalid) as exc:
         report_text_from_pdf(pdf(None) if data is None else data)
     assert says in exc.value.fields["original_report_pdf"]
+
+
+def test_outside_local_the_portal_refuses_demo_addresses_and_a_missing_link_key() -> None:
+    from pydantic import SecretStr
+
+    from secondread_ingest.portal import check_settings, link_key
+    from secondread_ingest.settings import IngestSettings
+    from secondread_shared.secrets import MissingSecretError
+
+    prod = {"environment": "production", "stack_dir": "/nonexistent"}
+    with pytest.raises(ValueError, match="SECONDREAD_OIDC_ISSUER is the local demo"):
+        check_settings(IngestSettings(**prod))
+    real = {**prod, "oidc_issuer": "https://id.example.org/realms/secondread"}
+    with pytest.raises(ValueError, match="SECONDREAD_PORTAL_PUBLIC_URL is a local address"):
+        check_settings(IngestSettings(**real))
+    check_settings(IngestSettings(**real, portal_public_url="https://portal.example.org/portal/"))
+    with pytest.raises(MissingSecretError, match="SECONDREAD_PORTAL_LINK_KEY"):
+        link_key(IngestSettings(**prod))
+    assert link_key(IngestSettings(**prod, portal_link_key=SecretStr("k1"))) == b"k1"

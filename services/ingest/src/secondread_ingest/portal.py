@@ -106,13 +106,20 @@ def known_hospitals(settings: IngestSettings) -> set[str]:
 
 
 def check_settings(settings: IngestSettings) -> None:
-    """Outside ``local``, the local demo identity provider is refused."""
+    """Outside ``local``, the local demo identity provider and a local link address are refused
+    (upload links would point nowhere)."""
+    if settings.environment == "local":
+        return
     local = ("127.0.0.1", "localhost")
-    if settings.environment != "local" and any(h in settings.oidc_issuer for h in local):
-        raise ValueError(
-            f"SECONDREAD_OIDC_ISSUER is the local demo provider ({settings.oidc_issuer}) in the"
-            f" {settings.environment!r} environment: name the real one"
-        )
+    for var, value, what in (
+        ("SECONDREAD_OIDC_ISSUER", settings.oidc_issuer, "the local demo identity provider"),
+        ("SECONDREAD_PORTAL_PUBLIC_URL", settings.portal_public_url, "a local address"),
+    ):
+        if any(h in value for h in local):
+            raise ValueError(
+                f"{var} is {what} ({value}) in the {settings.environment!r} environment:"
+                " name the real one"
+            )
 
 
 class IngestCases:
