@@ -51,4 +51,10 @@ def test_the_demo_tour_ends_with_a_report_that_verifies() -> None:
     )
     report_id = out.strip().splitlines()[-1]
     assert f"secondread verify {report_id}" in out
+    # the three pages, a working upload link and the demo logins
+    for page in ("http://127.0.0.1:8004/read/", "http://127.0.0.1:8003/ops/",
+                 "http://127.0.0.1:8001/portal/#link="):  # fmt: skip
+        assert page in out, page
+    assert "rad-chen             password demo-rad-chen" in out
+    assert "ops-demo" in out and "hospital-admin-demo" in out
     assert run("secondread_cli.main", "verify", report_id).returncode == 0

@@ -210,7 +210,37 @@ def main() -> None:
     say(f"   hospital PACS: the report beside the original study at {PACS}/ui/app/")
     say(f"   verify:     secondread verify {report_id}")
     say(f"               ({REPORTING}/v1/reports/{report_id}/verify; keys at {REPORTING}/v1/keys)")
+    pages()
     sys.stdout.write(report_id + "\n")
+
+
+def pages() -> None:
+    """The three pages, a fresh upload link for the portal and the demo logins."""
+    import asyncio
+
+    from secondread_cli.links import create
+    from secondread_shared.logging import configure_logging
+
+    configure_logging("cli", "WARNING")  # the link's log line is for the service
+    repo = stack.repo_root()
+    say("\n5. the pages (sign in with the demo logins below; docs/web.md)")
+    say(f"   reading workspace (radiologists): {REPORTING}/read/   viewer: {REPORTING}/viewer/")
+    try:
+        url, expires = asyncio.run(create("demo", "1d", 1))
+        say(f"   upload portal (patients, physicians): {url}")
+        say(f"      (an upload link for hospital demo, valid until {expires[:16]}; more with")
+        say("       secondread link create --hospital demo; hospital admins make them at")
+        say("       http://127.0.0.1:8001/portal/admin/)")
+    except Exception as exc:  # the demo's case is done; a link is a convenience
+        say(f"   upload portal: http://127.0.0.1:8001/portal/ (no link made: {exc})")
+    say("   operations (operators): http://127.0.0.1:8003/ops/")
+    logins = [("radiologist", r) for r in READERS] + [
+        ("operator", "ops-demo"),
+        ("hospital admin", "hospital-admin-demo"),
+    ]
+    say("   demo logins (local Keycloak, http://127.0.0.1:8180):")
+    for role, user in logins:
+        say(f"      {role:15} {user:20} password {keycloak.demo_password(repo, user)}")
 
 
 if __name__ == "__main__":
