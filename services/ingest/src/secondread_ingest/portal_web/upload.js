@@ -99,7 +99,8 @@ async function openLink() {
     a.href = pending.status_url;
     a.textContent = " Open its status page.";
     $("notice").append(a);
-    if (pending.done || !body.usable) return;
+    if (!body.usable) return;
+    if (pending.done) localStorage.removeItem(pendingKey()); // the link may open another case
   }
   show("step-files");
 }
