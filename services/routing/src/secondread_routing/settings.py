@@ -39,7 +39,7 @@ class RoutingSettings(CommonSettings):
     ops_stuck_minutes: float = Field(default=15.0, gt=0)
     ops_at_risk_hours: float = Field(default=6.0, gt=0)
     ops_refresh_seconds: float = Field(default=10.0, ge=2)
-    web_modules: Path = Path("web/node_modules")
+    web_packages_dir: Path = Path("web/node_modules")
     """The pages' npm packages (keycloak-js), installed by ``make up``."""
 
     @model_validator(mode="after")

@@ -79,7 +79,7 @@ def install(app: FastAPI, runtime: Runtime, db: Database, settings: RoutingSetti
             refresh_seconds=settings.ops_refresh_seconds,
             stuck_minutes=settings.ops_stuck_minutes,
             at_risk_hours=settings.ops_at_risk_hours,
-            keycloak_js=settings.web_modules / "keycloak-js" / "lib" / "keycloak.js",
+            keycloak_js=settings.web_packages_dir / "keycloak-js" / "lib" / "keycloak.js",
         ),
     )
 
