@@ -150,6 +150,11 @@ def test_a_patient_uploads_a_folder_resumably_and_follows_the_case(
     page.goto(url)
     page.wait_for_selector("#step-files:not([hidden])")
     assert "demo" in page.inner_text("#link-info")
+    reached = []
+    for _ in range(8):  # keyboard users reach both choosers with Tab
+        page.keyboard.press("Tab")
+        reached.append(page.evaluate("() => document.activeElement.id"))
+    assert "pick-folder" in reached and "pick-files" in reached, reached
     check_axe(page, "the upload page")
     page.set_input_files("#pick-folder", str(folder))
     page.wait_for_selector("#step-summary:not([hidden])", timeout=30_000)
