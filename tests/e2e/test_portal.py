@@ -448,3 +448,19 @@ def test_creating_links_needs_the_hospital_admin_role() -> None:
         json={"expires_in": "400d"},
     )
     assert ok.status_code == 422 and "at most 90 days" in ok.json()["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [(["--hospital", "nowhere"], "unknown hospital 'nowhere': ingest knows demo"),
+     (["--hospital", "demo", "--expires-in", "3x"], "'3x' is not a lifetime"),
+     (["--hospital", "demo", "--expires-in", "91d"], "at most 90 days"),
+     (["--hospital", "demo", "--max-cases", "0"], "max_cases must be between 1 and 100")],
+)  # fmt: skip
+def test_link_create_names_what_is_wrong(args: list[str], says: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "secondread_cli.main", "link", "create", *args],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 1 and done.stdout == ""
+    assert says in done.stderr, done.stderr
