@@ -95,19 +95,32 @@ def no_serious_violations(page: Any) -> None:
     assert found == [], "\n".join(found)
 
 
-def reader_case(**over: Any) -> Any:
-    """A case with a study in the archive on the reader's worklist."""
-    uid, orthanc_id, pseudonym = off_loop(archived_study)
-    fields: dict[str, Any] = {
-        "study_instance_uids": [uid],
-        "orthanc_study_ids": [orthanc_id],
-        "patient_pseudonym": pseudonym,
-        "radiologist_name": "Dr. A. Chen",
-        "radiologist_credentials": "MD, PhD",
-        "radiologist_certifications": ["Diagnostic Radiology"],
-        "radiologist_licence": "US",
-    }
-    return off_loop(put_on_worklist, READER, **(fields | over))
+@pytest.fixture
+def reader_case() -> Iterator[Callable[..., Any]]:
+    """Puts a case with a study in the archive on the reader's worklist; what is still open at
+    the end is declined, so that the reader's desk stays as it was."""
+    made: list[str] = []
+
+    def make(**over: Any) -> Any:
+        uid, orthanc_id, pseudonym = off_loop(archived_study)
+        fields: dict[str, Any] = {
+            "study_instance_uids": [uid],
+            "orthanc_study_ids": [orthanc_id],
+            "patient_pseudonym": pseudonym,
+            "radiologist_name": "Dr. A. Chen",
+            "radiologist_credentials": "MD, PhD",
+            "radiologist_certifications": ["Diagnostic Radiology"],
+            "radiologist_licence": "US",
+        }
+        case = off_loop(put_on_worklist, READER, **(fields | over))
+        made.append(case.case_id)
+        return case
+
+    yield make
+    for case_id in made:
+        status = api("GET", f"/v1/cases/{case_id}/status")
+        if status.status_code == 200 and status.json()["status"] in ("assigned", "accepted"):
+            api("POST", f"/v1/cases/{case_id}/decline", json={"reason": "test clean-up"})
 
 
 def api(method: str, path: str, **kw: Any) -> httpx.Response:
@@ -125,13 +138,19 @@ def wait_saved(page: Any) -> None:
     expect(page.locator("#save-status")).to_contain_text("All changes saved")
 
 
-def test_a_radiologist_signs_in_reads_accepts_fills_and_signs(context: Any) -> None:
+def test_a_radiologist_signs_in_reads_accepts_fills_and_signs(
+    context: Any, reader_case: Callable[..., Any]
+) -> None:
     case = reader_case(
         priority=Priority.URGENT, urgency=Urgency.URGENT,
         due_at=datetime.now(UTC) + timedelta(hours=5, minutes=30),
     )  # fmt: skip
     case_id = case.case_id
     page = context.new_page()
+    dicomweb: list[tuple[str, int]] = []
+    page.on(
+        "response", lambda r: dicomweb.append((r.url, r.status)) if "/dicom-web/" in r.url else None
+    )
     auth = sign_in(page)
     assert auth["code_challenge_method"] == ["S256"] and auth["code_challenge"][0]
     assert auth["response_type"] == ["code"] and auth["client_id"] == ["secondread-web"]
@@ -170,6 +189,15 @@ def test_a_radiologist_signs_in_reads_accepts_fills_and_signs(context: Any) -> N
     viewer = page.locator("iframe#viewer")
     expect(viewer).to_have_attribute("src", re.compile(case.study_instance_uids[0]))
     assert "/viewer/" in (viewer.get_attribute("src") or "")
+    # the page opened the viewer's session, so the embedded viewer reads the study over DICOMweb
+    canvas = page.frame_locator("iframe#viewer").locator("canvas").first
+    expect(canvas).to_be_visible(timeout=60_000)
+    assert (canvas.bounding_box() or {}).get("width", 0) > 100
+    for _ in range(120):  # Playwright delivers the frame's responses while it waits
+        if any("/series/" in url for url, _ in dicomweb):
+            break
+        page.wait_for_timeout(250)
+    assert dicomweb and all(status == 200 for _, status in dicomweb), dicomweb
     no_serious_violations(page)
     page.screenshot(path=str(SCREENSHOTS / "read-case.png"))
 
@@ -255,9 +283,9 @@ def test_a_radiologist_signs_in_reads_accepts_fills_and_signs(context: Any) -> N
     page.fill("#add-summary", "Size corrected to 9 mm; assessment unchanged")
     page.focus("#addendum-sign")
     page.keyboard.press("Enter")
-    page.get_by_role("dialog", name="Sign this addendum?").get_by_role(
-        "button", name="Sign the addendum"
-    ).click()
+    confirm = page.get_by_role("dialog", name="Sign this addendum?")
+    confirm.get_by_role("button", name="Sign the addendum").focus()
+    page.keyboard.press("Enter")
     expect(page.get_by_text(re.compile(r"^Addendum 1, signed"))).to_be_visible(timeout=60_000)
     addenda = api("GET", f"/v1/cases/{case_id}").json()["report"]["addenda"]
     assert len(addenda) == 1
@@ -268,7 +296,7 @@ def test_a_radiologist_signs_in_reads_accepts_fills_and_signs(context: Any) -> N
 
 
 def test_two_tabs_on_one_draft_merge_or_show_the_conflict_never_losing_text(
-    context: Any,
+    context: Any, reader_case: Callable[..., Any]
 ) -> None:
     case_id = reader_case().case_id
     path = f"/read/cases/{case_id}"
@@ -302,19 +330,23 @@ def test_two_tabs_on_one_draft_merge_or_show_the_conflict_never_losing_text(
     expect(a.locator("#findings")).to_have_value("Findings rewritten in tab A.")
     time.sleep(1.5)  # past the autosave delay: still nothing written over tab B's text
     assert draft(case_id)["draft"]["findings"] == "Findings rewritten in tab B."
+    a.get_by_role("button", name="Show the conflict").click()
+    assert a.evaluate("document.activeElement.id") == "conflict-title"
     no_serious_violations(a)
     a.screenshot(path=str(SCREENSHOTS / "read-conflict.png"))
 
     # the reader keeps theirs for the findings; tab B's summary survives
     conflict.get_by_role("button", name="Save with these choices").click()
     wait_saved(a)
+    expect(a.get_by_role("button", name="Show the conflict")).to_be_hidden()
     kept = draft(case_id)["draft"]
     assert kept["findings"] == "Findings rewritten in tab A."
     assert kept["assessment"]["summary"] == "Summary typed in tab B"
-    api("POST", f"/v1/cases/{case_id}/decline", json={"reason": "test clean-up"})
 
 
-def test_decline_with_a_reason_by_keyboard_then_sign_out(context: Any) -> None:
+def test_decline_with_a_reason_by_keyboard_then_sign_out(
+    context: Any, reader_case: Callable[..., Any]
+) -> None:
     case_id = reader_case().case_id
     page = context.new_page()
     sign_in(page)

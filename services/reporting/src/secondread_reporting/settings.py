@@ -34,6 +34,7 @@ class ReportingSettings(CommonSettings):
     # The reading workspace (/read/): the OIDC public client its pages sign in with
     # (authorization code + PKCE), and where the npm lock's packages are installed.
     web_client_id: str = "secondread-web"
+    web_packages_dir: Path = Path("web/node_modules")
 
     @model_validator(mode="after")
     def _no_local_identity_provider_elsewhere(self) -> ReportingSettings:

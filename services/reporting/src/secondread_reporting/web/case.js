@@ -37,6 +37,11 @@ function viewerSection(view) {
     return section;
   }
   const current = view.viewer_url || links[0];
+  if (view.status !== 'assigned' && view.status !== 'accepted') {
+    section.append(h('p', {}, 'The viewer opens the images of the cases on your worklist; this case is ',
+      `${view.status}.`));
+    return section;
+  }
   if (embeddable(current)) {
     const frame = h('iframe', {
       class: 'viewer-frame', title: 'Diagnostic viewer: the current study and its priors',

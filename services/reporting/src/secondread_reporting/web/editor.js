@@ -131,6 +131,13 @@ export async function renderEditor(container, view, { onSigned, signerName }) {
   const conflictBox = h('div', { id: 'conflict' });
   const problems = h('div', { id: 'sign-problems' });
   const signButton = h('button', { type: 'button', id: 'sign', onclick: () => startSign() }, 'Sign the report…');
+  const resolveButton = h('button', {
+    type: 'button', id: 'show-conflict', class: 'secondary', hidden: true,
+    onclick: () => {
+      const title = document.getElementById('conflict-title');
+      if (title) { title.closest('section').scrollIntoView({ block: 'start' }); title.focus({ preventScroll: true }); }
+    },
+  }, 'Show the conflict');
 
   const form = h('form', { id: 'editor', novalidate: true, onsubmit: (e) => e.preventDefault() },
     h('h2', { id: 'editor-title', tabindex: -1 }, 'Your second opinion'),
@@ -148,7 +155,7 @@ export async function renderEditor(container, view, { onSigned, signerName }) {
     h('p', { class: 'hint' }, 'At least one; choose "No further action" when there is nothing to do.'),
     recommendations.element,
     problems,
-    h('div', { class: 'savebar' }, status, signButton));
+    h('div', { class: 'savebar' }, status, resolveButton, signButton));
   container.append(form);
 
   // ---- the form and the draft ------------------------------------------------------------
@@ -194,11 +201,12 @@ export async function renderEditor(container, view, { onSigned, signerName }) {
   function setStatus(text, kind = '') {
     status.textContent = text;
     status.className = `save-status ${kind}`;
+    resolveButton.hidden = !conflict;
   }
 
   function onEdit() {
     if (conflict) {
-      setStatus('Not saved: this draft was also changed elsewhere; choose what to keep above.', 'error');
+      setStatus('Not saved: this draft was also changed elsewhere; choose what to keep.', 'error');
       return;
     }
     setStatus('Unsaved changes…');
@@ -272,7 +280,7 @@ export async function renderEditor(container, view, { onSigned, signerName }) {
     }
     conflict = { theirs: theirs.draft, version: theirs.version, keys: result.conflicts.map((c) => c.key) };
     showConflict(result.conflicts, theirs.version);
-    setStatus('Not saved: this draft was also changed elsewhere; choose what to keep above.', 'error');
+    setStatus('Not saved: this draft was also changed elsewhere; choose what to keep.', 'error');
   }
 
   function show(key, value) {
@@ -425,7 +433,10 @@ export async function renderEditor(container, view, { onSigned, signerName }) {
 
   const flushOnHide = () => { if (document.visibilityState === 'hidden') save(); };
   const warn = (event) => {
-    if (conflict || timer || inFlight || !same(read(), saved.content)) event.preventDefault();
+    if (conflict || timer || inFlight || !same(read(), saved.content)) {
+      event.preventDefault();
+      event.returnValue = ''; // the browser asks before the tab closes
+    }
   };
   document.addEventListener('visibilitychange', flushOnHide);
   window.addEventListener('beforeunload', warn);
