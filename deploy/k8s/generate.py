@@ -256,6 +256,10 @@ def manifests() -> list[dict[str, Any]]:
                 "SECONDREAD_OTLP_ENDPOINT": "http://otel-collector.secondread-infra.svc:4317",
                 "SECONDREAD_SMTP_HOST": "smtp.secondread-infra.svc",
                 "SECONDREAD_SMTP_PORT": "25",
+                # Your OpenID Connect provider (its realm) and where patients reach the upload
+                # portal: replace these example addresses before applying.
+                "SECONDREAD_OIDC_ISSUER": "https://idp.hospital.example/realms/secondread",
+                "SECONDREAD_PORTAL_PUBLIC_URL": "https://secondread.hospital.example/portal/",
             },
         },
         {
