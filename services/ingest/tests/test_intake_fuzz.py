@@ -30,7 +30,7 @@ from pynetdicom import AE, _config
 
 from secondread_deidentify.engine import Engine
 from secondread_deidentify.errors import InvalidInstanceError
-from secondread_ingest.api import IngestDeps, build_router, error_response
+from secondread_ingest.api import build_router, error_response
 from secondread_ingest.desk import CaseDesk
 from secondread_ingest.dimse import StorageSCP
 from secondread_ingest.errors import STATUS_BY_REJECTION, SUCCESS, InputRejected
@@ -40,6 +40,7 @@ from secondread_ingest.intake import (
     InstanceInfo,
     inspect_instance,
 )
+from secondread_ingest.service import IngestDeps
 from secondread_ingest.settings import IngestSettings
 from secondread_ingest.spool import Spool
 from secondread_shared.dicom import configure_pydicom

@@ -13,13 +13,9 @@ refused object.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import io
 import json
-import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Annotated, Any
 
 import psycopg
@@ -31,18 +27,21 @@ from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
 from secondread_ingest import stow
-from secondread_ingest.desk import CaseDesk, raw_key
 from secondread_ingest.errors import (
     OUT_OF_RESOURCES,
     STATUS_BY_REJECTION,
     InputRejected,
 )
-from secondread_ingest.intake import InstanceInfo, IntakeForm, inspect_instance, iter_zip
-from secondread_ingest.repository import CaseRow, IngestRepository
+from secondread_ingest.intake import IntakeForm, inspect_instance, iter_zip
+from secondread_ingest.repository import CaseRow
+from secondread_ingest.service import (
+    IngestDeps,
+    record_upload,
+    upload_case_id,
+)
 from secondread_ingest.settings import IngestSettings
-from secondread_shared.events import InstanceRef, new_id
+from secondread_shared.events import new_id
 from secondread_shared.logging import bind_case, get_logger
-from secondread_shared.storage import ObjectStore, sha256_hex
 from secondread_shared.tracing import CASE_ID_ATTRIBUTE
 
 log = get_logger(__name__)
@@ -50,14 +49,6 @@ tracer = trace.get_tracer("secondread.ingest")
 
 ZIP_TYPES = {"application/zip", "application/x-zip-compressed"}
 FILE_TYPES = ZIP_TYPES | {"application/dicom", "application/octet-stream", ""}
-
-
-@dataclass
-class IngestDeps:
-    settings: IngestSettings
-    repo: IngestRepository
-    store: ObjectStore
-    desk: CaseDesk
 
 
 def error_response(exc: InputRejected) -> JSONResponse:
@@ -70,6 +61,14 @@ def _is_zip(upload: UploadFile) -> bool:
     head = upload.file.read(4)
     upload.file.seek(0)
     return head == b"PK\x03\x04" or (upload.content_type or "") in ZIP_TYPES
+
+
+def upload_objects(
+    uploads: list[UploadFile], settings: IngestSettings
+) -> Iterator[tuple[str, bytes]]:
+    """Every object of the uploaded files, as (name, bytes): a zip's members, or the file."""
+    for upload in uploads:
+        yield from _objects(upload, settings)
 
 
 def _objects(upload: UploadFile, settings: IngestSettings) -> Iterator[tuple[str, bytes]]:
@@ -160,7 +159,9 @@ def build_router() -> APIRouter:
                 "ingest open_case", attributes={CASE_ID_ATTRIBUTE: case_id}
             ):
                 try:
-                    n = await _record_upload(deps, case_id, hospital_id, intake, uploads)
+                    n = await record_upload(
+                        deps, case_id, hospital_id, intake, upload_objects(uploads, settings)
+                    )
                 except psycopg.errors.UniqueViolation:
                     # the same key's upload was recorded meanwhile (a concurrent retry)
                     earlier = await deps.repo.get_case(case_id)
@@ -210,20 +211,6 @@ def build_router() -> APIRouter:
     return router
 
 
-UPLOAD_KEYS = uuid.UUID("6f1c3e5a-4d0b-4c1e-9a52-5ec0d0a1b7e3")
-"""The namespace of case ids derived from an upload's ``Idempotency-Key``."""
-
-
-def upload_case_id(hospital_id: str, key: str) -> str:
-    """The case id of an upload with ``Idempotency-Key: key``: the same for every retry, so a
-    retried upload (a lost answer, a dropped connection) opens its case once."""
-    if not 1 <= len(key) <= 200 or not key.isprintable():
-        raise InputRejected(
-            "bad_idempotency_key", "Idempotency-Key must be 1 to 200 printable characters"
-        )
-    return str(uuid.uuid5(UPLOAD_KEYS, f"{hospital_id}\n{key}"))
-
-
 def _uploaded(case_id: str, instances: int, *, status: int) -> JSONResponse:
     return JSONResponse(
         {"case_id": case_id, "status_url": f"/v1/cases/{case_id}", "instances": instances},
@@ -260,78 +247,6 @@ async def _open_intake_only(deps: IngestDeps, hospital_id: str, intake: IntakeFo
         {"case_id": case_id, "status_url": f"/v1/cases/{case_id}", "instances": 0},
         status_code=201,
     )
-
-
-async def _record_upload(
-    deps: IngestDeps,
-    case_id: str,
-    hospital_id: str,
-    intake: IntakeForm,
-    uploads: list[UploadFile],
-) -> int:
-    """Validate and store every object of an upload in one pass, then record the case.
-
-    All or nothing: each object is read once, validated and stored while the next is read
-    (``upload_workers`` writes in flight, so memory holds at most that many objects); if any
-    object is refused, the objects already stored are deleted and nothing is recorded.
-    """
-    settings = deps.settings
-    seen: dict[str, str] = {}
-    flags: list[str] = []
-    refs: dict[str, InstanceRef] = {}
-    patients: dict[str, tuple[str, str]] = {}
-    reports: dict[str, str] = {}
-    gate = asyncio.Semaphore(settings.upload_workers)
-
-    async def store(info: InstanceInfo, data: bytes) -> None:
-        try:
-            refs[info.sop_instance_uid] = await _store(deps, case_id, info, data)
-        finally:
-            gate.release()
-
-    try:
-        async with asyncio.TaskGroup() as group:
-            for upload in uploads:
-                for name, data in _objects(upload, settings):
-                    info = inspect_instance(data, name)
-                    first = info.sop_instance_uid not in seen
-                    _dedupe(seen, info, data, flags)
-                    if not first:
-                        continue
-                    patients.setdefault(
-                        info.study_instance_uid, (info.patient_id, info.issuer_of_patient_id)
-                    )
-                    if info.report_text:
-                        reports[info.sop_instance_uid] = info.report_text
-                    if info.report_error:
-                        flags.append(f"report_unreadable:{info.report_error}")
-                    await gate.acquire()
-                    group.create_task(store(info, data))
-                    del data
-    except* InputRejected as refused:
-        await _discard(deps, case_id, list(refs.values()))
-        raise refused.exceptions[0] from None
-    except* Exception as failed:
-        await _discard(deps, case_id, list(refs.values()))
-        raise failed.exceptions[0] from None
-    await deps.repo.record_case(
-        case_id=case_id,
-        hospital_id=hospital_id,
-        intake=intake.model_dump(mode="json"),
-        instances=list(refs.values()),
-        patients=patients,
-        reports=reports,
-        flags=flags,
-    )
-    return len(refs)
-
-
-async def _discard(deps: IngestDeps, case_id: str, refs: list[InstanceRef]) -> None:
-    """Remove what a refused upload had stored (best effort: an orphan object under
-    ``cases/<case>/`` of a case that was never recorded harms nothing)."""
-    for ref in refs:
-        with contextlib.suppress(Exception):
-            await deps.store.delete(ref.bucket, ref.key)
 
 
 async def _stow(
@@ -457,23 +372,3 @@ def _parse_intake(part: object) -> IntakeForm:
             "intake.consent: a case is processed only with the patient's consent (consent: true)",
         )
     return intake
-
-
-def _dedupe(seen: dict[str, str], info: InstanceInfo, data: bytes, flags: list[str]) -> None:
-    digest = sha256_hex(data)
-    previous = seen.setdefault(info.sop_instance_uid, digest)
-    if previous != digest:
-        flags.append(f"conflicting_duplicate:{info.sop_instance_uid}")
-
-
-async def _store(deps: IngestDeps, case_id: str, info: InstanceInfo, data: bytes) -> InstanceRef:
-    ref = await deps.store.put(
-        deps.settings.bucket_raw, raw_key(case_id, info), data, content_type="application/dicom"
-    )
-    return InstanceRef(
-        **ref.model_dump(),
-        study_instance_uid=info.study_instance_uid,
-        series_instance_uid=info.series_instance_uid,
-        sop_instance_uid=info.sop_instance_uid,
-        sop_class_uid=info.sop_class_uid,
-    )

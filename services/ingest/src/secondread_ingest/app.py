@@ -9,13 +9,14 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from secondread_ingest import portal
-from secondread_ingest.api import IngestDeps, build_router, error_response
+from secondread_ingest.api import build_router, error_response
 from secondread_ingest.desk import CaseDesk
 from secondread_ingest.dimse import StorageSCP
 from secondread_ingest.errors import InputRejected
 from secondread_ingest.limits import BodyLimit
 from secondread_ingest.pacs import DimsePacs
 from secondread_ingest.repository import MIGRATIONS, IngestRepository
+from secondread_ingest.service import IngestDeps
 from secondread_ingest.settings import IngestSettings
 from secondread_ingest.spool import Spool
 from secondread_shared.db import Database

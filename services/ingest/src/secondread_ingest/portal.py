@@ -37,13 +37,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from tuspyserver import create_tus_router
 
 from secondread_ingest import links
-from secondread_ingest.api import IngestDeps
-from secondread_ingest.api import _record_upload as record_upload
+from secondread_ingest.api import upload_objects
 from secondread_ingest.errors import InputRejected
 from secondread_ingest.intake import IntakeForm
 from secondread_ingest.links import LinkError
 from secondread_ingest.portal_repository import PortalRepository, SubmissionRow
 from secondread_ingest.portal_service import FormInvalid, LinkService, PortalService
+from secondread_ingest.service import IngestDeps, record_upload
 from secondread_ingest.settings import IngestSettings
 from secondread_ingest.tus import SharedUploadStore
 from secondread_shared import topics
@@ -141,7 +141,10 @@ class IngestCases:
         with tracer.start_as_current_span(
             "ingest portal_open_case", attributes={CASE_ID_ATTRIBUTE: case_id}
         ):
-            n = await record_upload(self.deps, case_id, hospital_id, intake, [upload])
+            n = await record_upload(
+                self.deps, case_id, hospital_id, intake,
+                upload_objects([upload], self.deps.settings),
+            )  # fmt: skip
         if not intake.fetch_priors:
             await self.deps.desk.announce(case_id)
         return n
