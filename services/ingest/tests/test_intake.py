@@ -95,3 +95,22 @@ def test_patient_delivery_needs_its_own_consent_and_an_address() -> None:
     assert both.patient_delivery_consent
     with pytest.raises(ValidationError, match="patient_delivery_consent needs patient_email"):
         IntakeForm.model_validate({**base, "patient_delivery_consent": True})
+
+
+def test_a_nul_character_anywhere_in_the_intake_is_refused_naming_the_field() -> None:
+    """PostgreSQL's jsonb and text hold no NUL: it was a 500 at the insert (found by
+    Schemathesis); now it is a refusal naming the field."""
+    from pydantic import ValidationError
+
+    from secondread_ingest.intake import IntakeForm
+
+    base = {"clinical_question": "q?", "consent": True,
+            "referring_physician": {"name": "Dr R", "email": "r@example.org"}}  # fmt: skip
+    for field, value in (
+        ("clinical_question", "a\0b"),
+        ("referring_physician", {"name": "Dr\0R", "email": "r@example.org"}),
+        ("study_instance_uids", ["1.2\0"]),
+    ):
+        with pytest.raises(ValidationError, match="NUL character") as exc:
+            IntakeForm.model_validate({**base, field: value})
+        assert exc.value.errors()[0]["loc"][0] == field

@@ -2,6 +2,10 @@
 
 ``/health`` answers while the process runs; ``/ready`` answers 200 only when Kafka and every
 registered dependency answer; ``/metrics`` is the Prometheus text format.
+
+Every route's OpenAPI entry declares the refusals (:data:`REFUSALS`) with the one error body
+(:class:`ErrorBody`), and a request FastAPI cannot validate is refused
+with that body too (422, naming each parameter or field), not FastAPI's ``{"detail": [...]}``.
 """
 
 from __future__ import annotations
@@ -13,17 +17,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import uvicorn
-from fastapi import FastAPI, Response
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from faststream._internal.endpoint.subscriber.utils import MultiLock
 from faststream.kafka import KafkaBroker
 from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from pydantic import BaseModel
 
 from secondread_shared import tasks
 from secondread_shared.asyncapi import declare_publishers
 from secondread_shared.broker import DeadLetterPolicy, create_broker
 from secondread_shared.db import Database
+from secondread_shared.errors import error_body
 from secondread_shared.logging import configure_logging, get_logger
 from secondread_shared.settings import CommonSettings
 from secondread_shared.tracing import setup_tracing
@@ -32,6 +39,47 @@ log = get_logger(__name__)
 
 Probe = Callable[[], Awaitable[bool]]
 Hook = Callable[[], Awaitable[None]]
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    """Stable and machine-readable, e.g. ``not_found``."""
+    message: str
+    """What was wrong, for a person."""
+
+
+class ErrorBody(BaseModel):
+    """The schema of :func:`secondread_shared.errors.error_body`, for the OpenAPI documents
+    (here, not in ``errors``: the ``secondread deid`` executable imports no pydantic)."""
+
+    error: ErrorDetail
+
+
+REFUSALS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody, "description": text}
+    for status, text in (
+        (400, "bad request (the message names what is wrong)"),
+        (401, "no valid credentials"),
+        (403, "not allowed for this user or hospital"),
+        (404, "no such object (or not yours)"),
+        (409, "conflicts with the object's state"),
+        (413, "too large"),
+        (415, "wrong media type"),
+        (422, "invalid input (the message names each parameter or field)"),
+    )
+}
+"""The refusals any route may answer with, each with the body of
+:func:`secondread_shared.errors.error_body` (declared once for every route of every service)."""
+
+
+def validation_refusal(exc: RequestValidationError) -> JSONResponse:
+    """422 with the error body naming each invalid parameter or field."""
+    problems = []
+    for e in exc.errors():
+        loc = [str(p) for p in e.get("loc", ())]
+        where = f"{loc[0]} {'.'.join(loc[1:])!r}" if len(loc) > 1 else ".".join(loc)
+        problems.append(f"{where}: {e.get('msg', 'invalid')}")
+    return JSONResponse(error_body("invalid", "; ".join(problems) or "invalid request"), 422)
 
 
 @dataclass
@@ -122,8 +170,12 @@ def create_http_app(runtime: Runtime, *, title: str, start_broker: bool = True) 
         log.info("service_stopped")
 
     declare_publishers(runtime.broker, runtime.service)
-    app = FastAPI(title=title, lifespan=lifespan)
+    app = FastAPI(title=title, lifespan=lifespan, responses=REFUSALS)
     app.state.runtime = runtime
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        return validation_refusal(exc)
 
     @app.get("/health", include_in_schema=False)
     async def health() -> dict[str, str]:

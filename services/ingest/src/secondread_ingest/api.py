@@ -23,7 +23,7 @@ import pydicom
 from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse
 from opentelemetry import trace
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from starlette.datastructures import UploadFile
 
 from secondread_ingest import stow
@@ -115,10 +115,113 @@ def _check_length(request: Request, settings: IngestSettings) -> None:
         )
 
 
+class CaseOpened(BaseModel):
+    """The answer to ``POST /v1/cases`` (201, or 200 for a repeated ``Idempotency-Key``)."""
+
+    case_id: str
+    status_url: str
+    instances: int
+
+
+class CaseView(BaseModel):
+    """Where a case stands (``GET /v1/cases/{case_id}``, ``GET /v1/parked``)."""
+
+    case_id: str
+    status: str
+    source: str
+    created_at: str
+    instances: int
+    studies: int
+    flags: list[str]
+    parked_reason: str | None = None
+
+
+class ParkedCases(BaseModel):
+    parked: list[CaseView]
+
+
+def _inline(schema: dict[str, Any]) -> dict[str, Any]:
+    """A pydantic JSON Schema with its ``$defs`` written in place (a request body given as
+    ``openapi_extra`` cannot point into ``$defs``)."""
+    defs = schema.pop("$defs", {})
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref", "")
+            if ref.startswith("#/$defs/"):
+                return walk(dict(defs[ref.removeprefix("#/$defs/")]))
+            return {k: walk(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [walk(v) for v in node]
+        return node
+
+    result: dict[str, Any] = walk(schema)
+    return result
+
+
+def _case_body() -> dict[str, Any]:
+    intake = _inline(IntakeForm.model_json_schema())
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["intake"],
+                        "properties": {
+                            "intake": {
+                                "type": "string",
+                                "description": "the intake as JSON (the application/json body)",
+                            },
+                            "files": {
+                                "type": "array",
+                                "items": {"type": "string", "format": "binary"},
+                                "description": "DICOM Part 10 files, or zips of them",
+                            },
+                        },
+                    }
+                },
+                "application/json": {"schema": intake},
+            },
+        }
+    }
+
+
+STOW_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/related": {
+                "schema": {"type": "string", "format": "binary"},
+                "description": 'type="application/dicom": one Part 10 instance per part',
+            }
+        },
+    }
+}
+STOW_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {
+        "description": text,
+        "content": {"application/dicom+json": {"schema": {"type": "object"}}},
+    }
+    for status, text in (
+        (200, "every instance stored (Store Instances Response, PS3.18 10.5.3)"),
+        (202, "some instances stored, the others in FailedSOPSequence"),
+        (409, "no instance stored: each in FailedSOPSequence with its reason"),
+    )
+}
+
+
 def build_router() -> APIRouter:
     router = APIRouter()
 
-    @router.post("/v1/cases", status_code=201)
+    @router.post(
+        "/v1/cases",
+        status_code=201,
+        response_model=CaseOpened,
+        responses={200: {"model": CaseOpened, "description": "the same upload again"}},
+        openapi_extra=_case_body(),
+    )
     async def open_case(
         request: Request,
         deps: Annotated[IngestDeps, Depends(get_deps)],
@@ -173,7 +276,7 @@ def build_router() -> APIRouter:
         log.info("case_uploaded", instances=n, hospital=hospital_id)
         return _uploaded(case_id, n, status=201)
 
-    @router.get("/v1/cases/{case_id}")
+    @router.get("/v1/cases/{case_id}", response_model=CaseView, response_model_exclude_none=True)
     async def case_status(
         case_id: str,
         deps: Annotated[IngestDeps, Depends(get_deps)],
@@ -184,14 +287,14 @@ def build_router() -> APIRouter:
             raise InputRejected("not_found", f"no case {case_id}", status=404)
         return _case_view(row)
 
-    @router.get("/v1/parked")
+    @router.get("/v1/parked", response_model=ParkedCases, response_model_exclude_none=True)
     async def parked(
         deps: Annotated[IngestDeps, Depends(get_deps)],
         hospital_id: Annotated[str, Depends(hospital)],
     ) -> dict[str, Any]:
         return {"parked": [_case_view(r) for r in await deps.repo.parked(hospital_id)]}
 
-    @router.post("/dicomweb/studies")
+    @router.post("/dicomweb/studies", responses=STOW_RESPONSES, openapi_extra=STOW_BODY)
     async def stow_rs(
         request: Request,
         deps: Annotated[IngestDeps, Depends(get_deps)],
@@ -199,7 +302,9 @@ def build_router() -> APIRouter:
     ) -> JSONResponse:
         return await _stow(request, deps, hospital_id, None)
 
-    @router.post("/dicomweb/studies/{study_instance_uid}")
+    @router.post(
+        "/dicomweb/studies/{study_instance_uid}", responses=STOW_RESPONSES, openapi_extra=STOW_BODY
+    )
     async def stow_rs_study(
         study_instance_uid: str,
         request: Request,

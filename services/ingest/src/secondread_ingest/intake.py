@@ -79,6 +79,14 @@ class IntakeForm(BaseModel):
             raise ValueError("patient_delivery_consent needs patient_email")
         return self
 
+    @field_validator("*")
+    @classmethod
+    def _no_nul(cls, value: object) -> object:
+        # The intake is kept in PostgreSQL (jsonb, text), which holds no NUL character.
+        if _holds_nul(value):
+            raise ValueError("holds a NUL character (\\u0000), which no text field may hold")
+        return value
+
     @field_validator("study_instance_uids")
     @classmethod
     def _uids(cls, value: list[str]) -> list[str]:
@@ -86,6 +94,18 @@ class IntakeForm(BaseModel):
             if len(uid) > 64 or not re.match(_UID, uid):
                 raise ValueError("not a DICOM UID (PS3.5 9.1)")
         return value
+
+
+def _holds_nul(value: object) -> bool:
+    if isinstance(value, str):
+        return "\0" in value
+    if isinstance(value, BaseModel):
+        return _holds_nul(value.model_dump())
+    if isinstance(value, dict):
+        return any(_holds_nul(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return any(_holds_nul(v) for v in value)
+    return False
 
 
 @dataclass(frozen=True)
