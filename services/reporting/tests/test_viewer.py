@@ -99,7 +99,12 @@ class Clock:
         return datetime.now(UTC)
 
 
-def build(archive: ArchiveDicomWeb, cases: FakeCases, dist: Path = DIST) -> FastAPI:
+def build(
+    archive: ArchiveDicomWeb,
+    cases: FakeCases,
+    dist: Path = DIST,
+    idp: httpx.MockTransport | None = None,
+) -> FastAPI:
     settings = ReportingSettings(viewer_dist_dir=dist, oidc_issuer=ISSUER)
     app = FastAPI()
 
@@ -108,7 +113,8 @@ def build(archive: ArchiveDicomWeb, cases: FakeCases, dist: Path = DIST) -> Fast
         return JSONResponse(error_body(exc.code, exc.message), exc.status)
 
     reporting = Reporting(cases, Clock(), "/viewer/")
-    flow = OidcCodeFlow(ISSUER, "secondread-web")
+    flow = OidcCodeFlow(ISSUER, "secondread-web",
+                        http=httpx.AsyncClient(transport=idp) if idp else None)  # fmt: skip
     mount_viewer(app, ViewerDeps(settings, FakeVerifier(), reporting, archive), flow)
     return app
 
@@ -329,6 +335,94 @@ async def test_readable_studies_are_the_open_cases_studies_priors_and_earlier_op
     c.add("c4", "r2", study_instance_uids=["1.6"])
     readable = await Reporting(c, Clock(), "/viewer/").readable_studies("r1")
     assert readable == {"1.2.3", "1.2.9", "1.1", "1.4"}
+
+
+class FakeProvider:
+    """Discovery and the token endpoint of an identity provider, remembering the token calls."""
+
+    def __init__(self) -> None:
+        self.forms: list[dict[str, str]] = []
+        self.user = "r1"
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/.well-known/openid-configuration"):
+            return httpx.Response(200, json={"authorization_endpoint": f"{ISSUER}/auth",
+                                             "token_endpoint": f"{ISSUER}/token"})  # fmt: skip
+        form = dict(httpx.QueryParams(request.content.decode()))
+        self.forms.append(form)
+        if form.get("code") == "bad" or form.get("refresh_token") == "revoked":
+            return httpx.Response(400, json={"error": "invalid_grant",
+                                             "error_description": "Code not valid"})  # fmt: skip
+        return httpx.Response(
+            200,
+            json={
+                "access_token": token(self.user),
+                "expires_in": 300,
+                "refresh_token": "refresh-1",
+                "refresh_expires_in": 1800,
+            },
+        )
+
+
+def test_the_viewers_own_sign_in_is_the_code_flow_with_pkce(
+    recorder: Recorder, cases: FakeCases
+) -> None:
+    import base64
+    import hashlib
+    from urllib.parse import parse_qs, urlsplit
+
+    idp = FakeProvider()
+    archive = ArchiveDicomWeb("http://a/dicom-web", transport=httpx.MockTransport(recorder))
+    app = build(archive, cases, idp=httpx.MockTransport(idp))
+    with TestClient(app, base_url="http://reporting.test:8004") as c:
+        start = c.get("/viewer/signin?next=/viewer/viewer?StudyInstanceUIDs=1.2.3",
+                      follow_redirects=False)  # fmt: skip
+        assert start.status_code == 303
+        url = urlsplit(start.headers["location"])
+        asked = {k: v[0] for k, v in parse_qs(url.query).items()}
+        assert f"{url.scheme}://{url.netloc}{url.path}" == f"{ISSUER}/auth"
+        assert asked["code_challenge_method"] == "S256" and asked["response_type"] == "code"
+        assert asked["redirect_uri"] == "http://reporting.test:8004/viewer/signin/callback"
+        pending_cookie = start.headers["set-cookie"].lower()
+        assert "httponly" in pending_cookie and "samesite=lax" in pending_cookie
+
+        wrong = c.get("/viewer/signin/callback?code=x&state=forged", follow_redirects=False)
+        assert wrong.status_code == 400 and "Sign-in expired" in wrong.text
+        back = c.get(f"/viewer/signin/callback?code=good&state={asked['state']}",
+                     follow_redirects=False)  # fmt: skip
+        assert back.status_code == 303
+        assert back.headers["location"] == "/viewer/viewer?StudyInstanceUIDs=1.2.3"
+        exchange = idp.forms[-1]
+        assert exchange["grant_type"] == "authorization_code" and exchange["code"] == "good"
+        digest = hashlib.sha256(exchange["code_verifier"].encode()).digest()
+        assert base64.urlsafe_b64encode(digest).rstrip(b"=").decode() == asked["code_challenge"]
+        session = c.get("/viewer/session").json()
+        assert session["radiologist_id"] == "r1" and session["renewable"] is True
+        assert c.get("/dicom-web/studies/1.2.3/metadata").status_code == 200
+
+        renewed = c.post("/viewer/session/renew")
+        assert renewed.status_code == 200 and idp.forms[-1]["grant_type"] == "refresh_token"
+        assert idp.forms[-1]["refresh_token"] == "refresh-1"
+
+        idp.user = "ops"  # an account without the radiologist role
+        start = c.get("/viewer/signin", follow_redirects=False)
+        state = parse_qs(urlsplit(start.headers["location"]).query)["state"][0]
+        refused = c.get(f"/viewer/signin/callback?code=good&state={state}")
+        assert refused.status_code == 403 and "radiologist role" in refused.text
+
+
+def test_sign_in_never_sends_the_reader_to_another_site() -> None:
+    from secondread_reporting.viewer_session import safe_next
+
+    assert safe_next("/viewer/viewer?StudyInstanceUIDs=1") == "/viewer/viewer?StudyInstanceUIDs=1"
+    for bad in (
+        "https://evil.example/",
+        "//evil.example/viewer/",
+        "/read/",
+        "/viewer/\\evil",
+        None,
+    ):
+        assert safe_next(bad) == "/viewer/"
 
 
 # ---- streaming -------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ see. The routes only parse, authorise, call and stream.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Iterable, Iterator
@@ -122,6 +123,13 @@ def app_config(settings: ReportingSettings, app_bundle: str) -> str:
         "strictZSpacingForVolumeViewport": True,
         "maxNumberOfWebWorkers": 2,
         "maxNumRequests": {"interaction": 100, "thumbnail": 4, "prefetch": 10},
+        # load the shown series and the next (the prior) in the background, nearest slices first
+        "studyPrefetcher": {
+            "enabled": True,
+            "displaySetsCount": 2,
+            "maxNumPrefetchRequests": 10,
+            "order": "closest",
+        },
         "showErrorDetails": "always",
         "defaultDataSourceName": "secondread",
         "dataSources": [
@@ -241,6 +249,14 @@ def replace_in_chunks(chunks: Iterable[bytes], old: bytes, new: bytes) -> Iterat
         yield tail
 
 
+@functools.lru_cache(maxsize=256)
+def _rewritten_length(path: Path, _mtime_ns: int, _size: int) -> int:
+    """The length of ``path`` as served: without a Content-Length, Chromium fails to cache (and
+    then to load) OHIF's 17 MB bundle; remembered per file version."""
+    old, new = _REWRITTEN[path.suffix]
+    return sum(len(chunk) for chunk in replace_in_chunks(_read_chunks(path), old, new))
+
+
 def _read_chunks(path: Path, size: int = 1 << 20) -> Iterator[bytes]:
     with path.open("rb") as fh:
         while chunk := fh.read(size):
@@ -263,7 +279,10 @@ def _serve_asset(path: Path) -> Response:
     if path.suffix in _REWRITTEN:
         old, new = _REWRITTEN[path.suffix]
         body = replace_in_chunks(_read_chunks(path), old, new)
-        return StreamingResponse(body, media_type=media, headers={"Cache-Control": cache})
+        stat = path.stat()
+        length = _rewritten_length(path, stat.st_mtime_ns, stat.st_size)
+        headers = {"Cache-Control": cache, "Content-Length": str(length)}
+        return StreamingResponse(body, media_type=media, headers=headers)
     return FileResponse(path, media_type=media, headers={"Cache-Control": cache})
 
 
