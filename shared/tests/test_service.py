@@ -38,3 +38,23 @@ def test_every_route_documents_its_refusals_with_the_error_body() -> None:
         assert ref == "#/components/schemas/ErrorBody"
     assert doc["components"]["schemas"]["ErrorBody"]["required"] == ["error"]
     assert "HTTPValidationError" not in json.dumps(doc)  # FastAPI's {"detail": [...]}
+
+
+def test_fastapis_own_refusals_use_the_error_body_too() -> None:
+    app = _app()
+
+    @app.post("/things")
+    async def make(body: dict[str, int]) -> dict[str, int]:
+        return body
+
+    client = TestClient(app)
+    json_type = {"Content-Type": "application/json"}
+    r = client.post("/things", content=b"{not json", headers=json_type)
+    assert r.status_code == 422
+    assert r.json()["error"]["message"].startswith("body ")
+    r = client.post("/things", content=b"\x80\x81{", headers=json_type)  # not even text
+    assert r.status_code == 400
+    assert r.json()["error"]["code"] == "bad_request"
+    r = client.get("/no/such/path")
+    assert r.status_code == 404
+    assert r.json()["error"]["code"] == "not_found"

@@ -114,3 +114,12 @@ def test_a_nul_character_anywhere_in_the_intake_is_refused_naming_the_field() ->
         with pytest.raises(ValidationError, match="NUL character") as exc:
             IntakeForm.model_validate({**base, field: value})
         assert exc.value.errors()[0]["loc"][0] == field
+
+
+def test_an_intake_that_is_not_even_text_is_refused_as_not_json() -> None:
+    """Bytes that are no UTF-8 made json.loads raise UnicodeDecodeError, a 500 (Schemathesis)."""
+    from secondread_ingest.api import _parse_intake
+
+    with pytest.raises(InputRejected, match="intake is not JSON: not UTF-8 text") as exc:
+        _parse_intake(b"\x80\x81^\xfazQ")
+    assert exc.value.code == "bad_intake"

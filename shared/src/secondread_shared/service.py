@@ -4,8 +4,9 @@
 registered dependency answer; ``/metrics`` is the Prometheus text format.
 
 Every route's OpenAPI entry declares the refusals (:data:`REFUSALS`) with the one error body
-(:class:`ErrorBody`), and a request FastAPI cannot validate is refused
-with that body too (422, naming each parameter or field), not FastAPI's ``{"detail": [...]}``.
+(:class:`ErrorBody`), and the refusals FastAPI makes itself use that body too: a request it
+cannot validate (422, naming each parameter or field), a body that is not JSON (400), an unknown
+path (404), never FastAPI's ``{"detail": ...}``.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from faststream.kafka import KafkaBroker
 from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from secondread_shared import tasks
 from secondread_shared.asyncapi import declare_publishers
@@ -70,6 +72,22 @@ REFUSALS: dict[int | str, dict[str, Any]] = {
 }
 """The refusals any route may answer with, each with the body of
 :func:`secondread_shared.errors.error_body` (declared once for every route of every service)."""
+
+
+HTTP_CODES = {
+    400: "bad_request", 401: "unauthenticated", 403: "forbidden", 404: "not_found",
+    405: "method_not_allowed", 409: "conflict", 413: "too_large", 415: "wrong_content_type",
+    422: "invalid",
+}  # fmt: skip
+"""The error code of a refusal FastAPI or Starlette raise themselves (``HTTPException``: an
+unknown path, a body that is not JSON, ...)."""
+
+
+def http_refusal(exc: StarletteHTTPException) -> JSONResponse:
+    """FastAPI's and Starlette's own refusals in the one error body."""
+    code = HTTP_CODES.get(exc.status_code, "http_error")
+    headers = dict(exc.headers) if exc.headers else None
+    return JSONResponse(error_body(code, str(exc.detail)), exc.status_code, headers=headers)
 
 
 def validation_refusal(exc: RequestValidationError) -> JSONResponse:
@@ -176,6 +194,10 @@ def create_http_app(runtime: Runtime, *, title: str, start_broker: bool = True) 
     @app.exception_handler(RequestValidationError)
     async def invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
         return validation_refusal(exc)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def refused(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return http_refusal(exc)
 
     @app.get("/health", include_in_schema=False)
     async def health() -> dict[str, str]:

@@ -466,6 +466,8 @@ def _parse_intake(part: object) -> IntakeForm:
         intake = IntakeForm.model_validate(json.loads(raw))
     except json.JSONDecodeError as exc:
         raise InputRejected("bad_intake", f"intake is not JSON: {exc.msg}") from exc
+    except UnicodeDecodeError as exc:  # json.loads of bytes that are no UTF-8, -16 or -32
+        raise InputRejected("bad_intake", "intake is not JSON: not UTF-8 text") from exc
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
