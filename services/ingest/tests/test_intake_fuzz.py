@@ -342,3 +342,15 @@ def test_the_scp_still_answers_after_the_fuzzing(scp: tuple[int, Path]) -> None:
     status = assoc.send_c_echo()
     assoc.release()
     assert status.Status == SUCCESS
+
+
+def test_a_form_the_multipart_parser_refuses_is_refused_by_name(
+    upload_client: TestClient,
+) -> None:
+    """Starlette's own refusal (too many fields) was FastAPI's {"detail": ...} (Schemathesis)."""
+    fields = {f"f{i}": "x" for i in range(20)}
+    r = upload_client.post("/v1/cases", headers={"X-API-Key": "k"}, data=fields,
+                           files=[("files", ("a.dcm", b"x", "application/dicom"))])  # fmt: skip
+    assert r.status_code == 400, r.text
+    assert r.json()["error"]["code"] == "bad_multipart"
+    assert "Too many fields" in r.json()["error"]["message"]

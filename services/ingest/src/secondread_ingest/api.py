@@ -13,9 +13,10 @@ refused object.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Annotated, Any
 
 import psycopg
@@ -24,7 +25,8 @@ from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse
 from opentelemetry import trace
 from pydantic import BaseModel, ValidationError
-from starlette.datastructures import UploadFile
+from starlette.datastructures import FormData, UploadFile
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from secondread_ingest import stow
 from secondread_ingest.errors import (
@@ -105,6 +107,20 @@ def hospital(
     if not x_api_key or x_api_key not in deps.settings.api_keys:
         raise InputRejected("unauthorized", "missing or unknown X-API-Key", status=401)
     return deps.settings.api_keys[x_api_key]
+
+
+@contextlib.asynccontextmanager
+async def _form(request: Request) -> AsyncIterator[FormData]:
+    """The multipart form of ``request``; what Starlette's parser refuses (too many fields, a
+    malformed part) is refused as ``bad_multipart``, naming it."""
+    try:
+        form = await request.form(max_files=100_000, max_fields=16)
+    except StarletteHTTPException as exc:
+        raise InputRejected("bad_multipart", f"multipart body: {exc.detail}", status=400) from exc
+    try:
+        yield form
+    finally:
+        await form.close()
 
 
 def _check_length(request: Request, settings: IngestSettings) -> None:
@@ -247,7 +263,7 @@ def build_router() -> APIRouter:
             if earlier is not None:  # a retry of an upload that was recorded: the same case
                 log.info("case_upload_repeated", hospital=hospital_id)
                 return _uploaded(case_id, earlier.instances, status=200)
-        async with request.form(max_files=100_000, max_fields=16) as form:
+        async with _form(request) as form:
             intake = _parse_intake(form.get("intake"))
             uploads = [f for f in form.getlist("files") if isinstance(f, UploadFile)]
             if not uploads:
