@@ -76,11 +76,11 @@ def run(cases: int, instances: int, short: bool, timeout_s: float, faults_on: bo
         work.prepare()
         plan = faults.Schedule(
             faults.schedule(services, proxy, list(PROXIES), short=short) if faults_on else [],
-            gap_s=2.0 if short else 4.0,
+            gap_s=1.0 if short else 4.0,
             log=log,
         )
         threads = [
-            threading.Thread(target=work.feed, args=(150.0 if short else 300.0,), name="feed"),
+            threading.Thread(target=work.feed, args=(90.0 if short else 300.0,), name="feed"),
             threading.Thread(target=work.read, name="reader", daemon=True),
             threading.Thread(target=plan.play, name="faults"),
         ]
