@@ -27,6 +27,7 @@ from pydicom.uid import DeflatedExplicitVRLittleEndian
 from secondread_ingest.errors import InputRejected, ReportExtractionError
 from secondread_ingest.reports import extract_report_text, is_report_class
 from secondread_shared.events import Contact, Urgency
+from secondread_shared.text import refuse_nul
 
 _DEFER = 64 * 1024
 _UNDEFINED = 0xFFFFFFFF
@@ -82,10 +83,7 @@ class IntakeForm(BaseModel):
     @field_validator("*")
     @classmethod
     def _no_nul(cls, value: object) -> object:
-        # The intake is kept in PostgreSQL (jsonb, text), which holds no NUL character.
-        if _holds_nul(value):
-            raise ValueError("holds a NUL character (\\u0000), which no text field may hold")
-        return value
+        return refuse_nul(value)  # the intake is kept in PostgreSQL (jsonb, text)
 
     @field_validator("study_instance_uids")
     @classmethod
@@ -94,18 +92,6 @@ class IntakeForm(BaseModel):
             if len(uid) > 64 or not re.match(_UID, uid):
                 raise ValueError("not a DICOM UID (PS3.5 9.1)")
         return value
-
-
-def _holds_nul(value: object) -> bool:
-    if isinstance(value, str):
-        return "\0" in value
-    if isinstance(value, BaseModel):
-        return _holds_nul(value.model_dump())
-    if isinstance(value, dict):
-        return any(_holds_nul(v) for v in value.values())
-    if isinstance(value, list | tuple):
-        return any(_holds_nul(v) for v in value)
-    return False
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import Link
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from secondread_reporting.errors import Forbidden, NotFound, Unauthenticated
 from secondread_reporting.ports import JSON
@@ -27,6 +27,7 @@ from secondread_shared.oidc import Principal, TokenVerifier
 from secondread_shared.orthanc import OrthancClient
 from secondread_shared.outbox import OutboxRelay
 from secondread_shared.storage import ObjectStore
+from secondread_shared.text import refuse_nul
 from secondread_shared.tracing import CASE_ID_ATTRIBUTE
 
 RADIOLOGIST = "radiologist"
@@ -52,6 +53,11 @@ class DeclineBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     reason: str = Field(min_length=1, max_length=500)
+
+    @field_validator("reason")
+    @classmethod
+    def _no_nul(cls, value: str) -> str:
+        return refuse_nul(value)  # kept in PostgreSQL text
 
 
 class SignBody(BaseModel):

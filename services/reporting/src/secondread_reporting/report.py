@@ -18,10 +18,11 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from secondread_reporting.statements import Statement
 from secondread_shared.events import CaseAssigned
+from secondread_shared.text import refuse_nul
 
 SCHEMA_VERSION = 1
 
@@ -57,6 +58,11 @@ GRADE_MEANING = {
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*")
+    @classmethod
+    def _no_nul(cls, value: object) -> object:
+        return refuse_nul(value)  # drafts and reports are kept in PostgreSQL (jsonb, text)
 
 
 class StatementReview(_Strict):
