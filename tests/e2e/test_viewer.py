@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from secondread_shared.events import PriorStudy
+from secondread_shared.events import EarlierOpinion, PriorStudy
 from tests.e2e.browser import SCREENSHOTS, serious_violations
 from tests.e2e.identity import TOKENS
 from tests.e2e.reporting_support import ORTHANC, REPORTING, put_on_worklist
@@ -101,6 +101,29 @@ def test_case_view_links_open_the_viewer_on_the_study_and_its_prior(case: dict[s
         f"{REPORTING}/viewer/viewer?StudyInstanceUIDs={current.study_uid}"
     ]
     assert view["priors"][0]["viewer_link"] == view["viewer_url"]
+
+
+def test_an_earlier_opinions_study_is_readable_while_the_follow_up_is_open() -> None:
+    """The proxy's rule as the repository reads it: the earlier case's study opens for the
+    reader of the follow-up that lists its opinion, and closes with the follow-up. (Before the
+    browser tests: Playwright's loop forbids the asyncio.run of put_on_worklist after them.)"""
+    import uuid
+    from datetime import UTC, datetime
+
+    earlier_uid = f"1.2.826.0.1.3680043.10.1138.9.{uuid.uuid4().int % 10**20}"
+    earlier = put_on_worklist(OTHER, study_instance_uids=[earlier_uid])
+    opinion = EarlierOpinion(case_id=earlier.case_id, report_id=f"rep-{uuid.uuid4().hex[:8]}",
+                             radiologist_id=OTHER, signed_at=datetime.now(UTC))  # fmt: skip
+    follow_up = put_on_worklist(READER, earlier_opinions=[opinion])
+    search = f"{REPORTING}/dicom-web/studies?StudyInstanceUID={earlier_uid}"
+    try:
+        assert httpx.get(search, headers=TOKENS.auth(READER)).status_code == 200
+    finally:
+        for reader, case_id in ((READER, follow_up.case_id), (OTHER, earlier.case_id)):
+            httpx.post(f"{REPORTING}/v1/cases/{case_id}/decline", headers=TOKENS.auth(reader),
+                       json={"reason": "test clean-up"})  # fmt: skip
+    closed = httpx.get(search, headers=TOKENS.auth(READER))
+    assert closed.status_code == 403 and closed.json()["error"]["code"] == "study_not_readable"
 
 
 def test_reader_sees_the_study_and_prior_side_by_side(browser: Any, case: dict[str, Any]) -> None:

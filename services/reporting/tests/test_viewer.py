@@ -30,7 +30,7 @@ from starlette.responses import StreamingResponse
 
 from secondread_reporting.archive_dicomweb import ArchiveDicomWeb
 from secondread_reporting.errors import ApiError
-from secondread_reporting.ports import CaseRow, CaseStatus
+from secondread_reporting.ports import CaseRow, CaseStatus, CaseStudies
 from secondread_reporting.service import Reporting
 from secondread_reporting.settings import ReportingSettings
 from secondread_reporting.viewer import (
@@ -93,6 +93,17 @@ class FakeCases:
     async def set_status(self, *_: Any) -> bool:
         return False
 
+    async def open_case_studies(self, radiologist_id: str) -> list[CaseStudies]:
+        return [
+            CaseStudies(r.case_id, r.assigned.study_instance_uids,
+                        [p.study_instance_uid for p in r.assigned.priors],
+                        [o.case_id for o in r.assigned.earlier_opinions])
+            for r in await self.open_cases(radiologist_id)
+        ]  # fmt: skip
+
+    async def studies_of(self, case_ids: list[str]) -> dict[str, list[str]]:
+        return {c: self.rows[c].assigned.study_instance_uids for c in case_ids if c in self.rows}
+
 
 class Clock:
     def now(self) -> datetime:
@@ -112,7 +123,7 @@ def build(
     async def refused(_r: Request, exc: ApiError) -> JSONResponse:
         return JSONResponse(error_body(exc.code, exc.message), exc.status)
 
-    reporting = Reporting(cases, Clock(), "/viewer/")
+    reporting = Reporting(cases, Clock(), "/viewer/", studies=cases)
     flow = OidcCodeFlow(ISSUER, "secondread-web",
                         http=httpx.AsyncClient(transport=idp) if idp else None)  # fmt: skip
     mount_viewer(app, ViewerDeps(settings, FakeVerifier(), reporting, archive), flow)
@@ -333,7 +344,7 @@ async def test_readable_studies_are_the_open_cases_studies_priors_and_earlier_op
     c.add("c2", "r1", CaseStatus.ACCEPTED, study_instance_uids=["1.4"])
     c.add("c3", "r1", CaseStatus.DECLINED, study_instance_uids=["1.5"])
     c.add("c4", "r2", study_instance_uids=["1.6"])
-    readable = await Reporting(c, Clock(), "/viewer/").readable_studies("r1")
+    readable = await Reporting(c, Clock(), "/viewer/", studies=c).readable_studies("r1")
     assert readable == {"1.2.3", "1.2.9", "1.1", "1.4"}
 
 

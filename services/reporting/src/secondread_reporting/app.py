@@ -61,6 +61,7 @@ def create_app(settings: ReportingSettings | None = None) -> FastAPI:
             drafts=repo,
             signatures=repo,
             keys=repo,
+            studies=repo,
             outputs=ArchivePublisher(
                 store, orthanc, settings.bucket_reports, settings.public_base_url
             ),

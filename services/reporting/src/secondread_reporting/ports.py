@@ -134,6 +134,27 @@ class Outputs(Protocol):
     async def remove_archived(self, archive_ids: list[str]) -> None: ...
 
 
+@dataclass(frozen=True)
+class CaseStudies:
+    """The StudyInstanceUIDs an open case names: its own, its priors', and the ids of the
+    earlier cases whose signed opinions it lists (read without the whole assignment)."""
+
+    case_id: str
+    studies: list[str]
+    priors: list[str]
+    earlier_cases: list[str]
+
+
+class Studies(Protocol):
+    """What the viewer's DICOMweb proxy asks on every request: cheap, no whole assignment."""
+
+    async def open_case_studies(self, radiologist_id: str) -> list[CaseStudies]: ...
+
+    async def studies_of(self, case_ids: list[str]) -> dict[str, list[str]]:
+        """The own StudyInstanceUIDs of each of ``case_ids`` (unknown ids are left out)."""
+        ...
+
+
 class Clock(Protocol):
     def now(self) -> datetime: ...
 

@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from psycopg.errors import UniqueViolation
 
 from secondread_reporting.errors import Conflict
-from secondread_reporting.ports import OPEN, Attempt, CaseRow, CaseStatus, Draft
+from secondread_reporting.ports import OPEN, Attempt, CaseRow, CaseStatus, CaseStudies, Draft
 from secondread_reporting.report import DraftContent
 from secondread_reporting.signing import key_id, sha256_hex
 from secondread_shared import outbox
@@ -173,6 +173,40 @@ class ReportingRepository:
                 (radiologist_id, [s.value for s in OPEN]),
             )
             return [_row(r) for r in await cur.fetchall()]
+
+    async def open_case_studies(self, radiologist_id: str) -> list[CaseStudies]:
+        """For the viewer's proxy: the study UIDs of the reader's open cases, read out of the
+        stored assignments by PostgreSQL (no event is parsed)."""
+        async with self.db.transaction() as conn:
+            cur = await conn.execute(
+                "SELECT case_id,"
+                " ARRAY(SELECT jsonb_array_elements_text(assigned->'study_instance_uids'))"
+                " AS studies,"
+                " ARRAY(SELECT p->>'study_instance_uid'"
+                " FROM jsonb_array_elements(COALESCE(assigned->'priors', '[]')) p) AS priors,"
+                " ARRAY(SELECT o->>'case_id'"
+                " FROM jsonb_array_elements(COALESCE(assigned->'earlier_opinions', '[]')) o)"
+                " AS earlier FROM worklist WHERE radiologist_id = %s AND status = ANY(%s)",
+                (radiologist_id, [s.value for s in OPEN]),
+            )
+            rows = await cur.fetchall()
+        return [
+            CaseStudies(str(r["case_id"]), list(r["studies"]), list(r["priors"]),
+                        list(r["earlier"]))
+            for r in rows
+        ]  # fmt: skip
+
+    async def studies_of(self, case_ids: list[str]) -> dict[str, list[str]]:
+        if not case_ids:
+            return {}
+        async with self.db.transaction() as conn:
+            cur = await conn.execute(
+                "SELECT case_id,"
+                " ARRAY(SELECT jsonb_array_elements_text(assigned->'study_instance_uids'))"
+                " AS studies FROM worklist WHERE case_id = ANY(%s)",
+                (case_ids,),
+            )
+            return {str(r["case_id"]): list(r["studies"]) for r in await cur.fetchall()}
 
     async def case(self, case_id: str) -> CaseRow | None:
         async with self.db.transaction() as conn:

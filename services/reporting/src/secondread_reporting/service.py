@@ -35,6 +35,7 @@ from secondread_reporting.ports import (
     Keys,
     Outputs,
     Signatures,
+    Studies,
 )
 from secondread_reporting.report import (
     AddendumContent,
@@ -119,6 +120,7 @@ class Reporting:
     signatures: Signatures | None = None
     keys: Keys | None = None
     outputs: Outputs | None = None
+    studies: Studies | None = None
 
     def _ports(self) -> tuple[Drafts, Signatures, Keys, Outputs]:
         assert self.drafts and self.signatures and self.keys and self.outputs
@@ -216,15 +218,16 @@ class Reporting:
         """The StudyInstanceUIDs ``reader`` may open in the viewer: for each of their open
         cases, its studies (which also hold its signed second-opinion objects), its priors, and
         the studies of the earlier cases whose signed opinions it lists."""
+        assert self.studies is not None, "the viewer's proxy needs the Studies port"
         uids: set[str] = set()
-        for row in await self.cases.open_cases(reader):
-            uids.update(row.assigned.study_instance_uids)
-            uids.update(p.study_instance_uid for p in row.assigned.priors)
-            for opinion in row.assigned.earlier_opinions:
-                earlier = await self.cases.case(opinion.case_id)
-                if earlier is not None:
-                    uids.update(earlier.assigned.study_instance_uids)
-        return frozenset(uids)
+        earlier: set[str] = set()
+        for case in await self.studies.open_case_studies(reader):
+            uids.update(case.studies)
+            uids.update(case.priors)
+            earlier.update(case.earlier_cases)
+        for studies in (await self.studies.studies_of(sorted(earlier))).values():
+            uids.update(studies)
+        return frozenset(u for u in uids if u)
 
     async def dicomweb_plan(
         self, reader: str, path: str, query: Sequence[tuple[str, str]]
