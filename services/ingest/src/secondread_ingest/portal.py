@@ -33,7 +33,6 @@ from opentelemetry import trace
 from starlette.datastructures import Headers, UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.staticfiles import StaticFiles
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from tuspyserver import create_tus_router
 
 from secondread_ingest import links
@@ -52,6 +51,7 @@ from secondread_shared.db import Database
 from secondread_shared.errors import Unauthenticated
 from secondread_shared.logging import get_logger
 from secondread_shared.oidc import TokenVerifier
+from secondread_shared.pages import SecurityHeaders
 from secondread_shared.secrets import load_key
 from secondread_shared.service import Runtime
 from secondread_shared.tracing import CASE_ID_ATTRIBUTE
@@ -191,31 +191,6 @@ class PortalWorker:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.poll_s)
             self._wake.clear()
-
-
-class _SecurityHeaders:
-    """Content-Security-Policy and friends on every answer under ``/portal``."""
-
-    def __init__(self, app: ASGIApp, csp: str) -> None:
-        self.app = app
-        self.headers = [
-            (b"content-security-policy", csp.encode()),
-            (b"x-content-type-options", b"nosniff"),
-            (b"referrer-policy", b"no-referrer"),
-            (b"cache-control", b"no-store"),
-        ]
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not str(scope.get("path", "")).startswith("/portal"):
-            await self.app(scope, receive, send)
-            return
-
-        async def with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = list(message.get("headers", [])) + self.headers
-            await send(message)
-
-        await self.app(scope, receive, with_headers)
 
 
 def content_security_policy(settings: IngestSettings) -> str:
@@ -580,5 +555,7 @@ def install(
         include_in_schema=False,
     )
     app.mount("/portal/static", StaticFiles(directory=WEB), name="portal-static")
-    app.add_middleware(_SecurityHeaders, csp=content_security_policy(settings))
+    app.add_middleware(
+        SecurityHeaders, csp=content_security_policy(settings), prefix="/portal", cache="no-store"
+    )
     return service

@@ -15,9 +15,9 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, FastAPI
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from starlette.staticfiles import StaticFiles
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from secondread_reporting.settings import ReportingSettings
+from secondread_shared.pages import SecurityHeaders
 
 WEB = Path(__file__).parent / "web"
 """The workspace's HTML, CSS and JavaScript modules (package data)."""
@@ -43,32 +43,6 @@ def content_security_policy(settings: ReportingSettings) -> str:
             "frame-ancestors 'self'",
         ]
     )
-
-
-class _SecurityHeaders:
-    """Adds the pages' headers to every answer under ``/read``."""
-
-    def __init__(self, app: ASGIApp, csp: str) -> None:
-        self.app = app
-        self.headers = [
-            (b"content-security-policy", csp.encode()),
-            (b"x-content-type-options", b"nosniff"),
-            (b"referrer-policy", b"no-referrer"),
-            (b"cache-control", b"no-cache"),
-        ]
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not str(scope.get("path", "")).startswith("/read"):
-            await self.app(scope, receive, send)
-            return
-
-        async def with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message.setdefault("headers", [])
-                message["headers"] = list(message["headers"]) + self.headers
-            await send(message)
-
-        await self.app(scope, receive, with_headers)
 
 
 def build_pages_router(settings: ReportingSettings) -> APIRouter:
@@ -114,4 +88,6 @@ def mount_pages(app: FastAPI, settings: ReportingSettings) -> None:
     """Serve the reading workspace on ``app``: pages, modules, and their security headers."""
     app.include_router(build_pages_router(settings))
     app.mount("/read/static", StaticFiles(directory=WEB), name="read-static")
-    app.add_middleware(_SecurityHeaders, csp=content_security_policy(settings))
+    app.add_middleware(
+        SecurityHeaders, csp=content_security_policy(settings), prefix="/read", cache="no-cache"
+    )
