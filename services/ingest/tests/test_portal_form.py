@@ -114,5 +114,5 @@ def test_outside_local_the_portal_refuses_demo_addresses_and_a_missing_link_key(
         check_settings(IngestSettings(**real))
     check_settings(IngestSettings(**real, portal_public_url="https://portal.example.org/portal/"))
     with pytest.raises(MissingSecretError, match="SECONDREAD_PORTAL_LINK_KEY"):
-        link_key(IngestSettings(**prod))
-    assert link_key(IngestSettings(**prod, portal_link_key=SecretStr("k1"))) == b"k1"
+        link_key(IngestSettings(**real))
+    assert link_key(IngestSettings(**real, portal_link_key=SecretStr("k1"))) == b"k1"

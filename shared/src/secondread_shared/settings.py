@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import SecretStr
+from pydantic import SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -77,6 +77,30 @@ class CommonSettings(BaseSettings):
             f"user={self.db_user} password={self.db_password.get_secret_value()} "
             f"options=-csearch_path={self.db_user}"
         )
+
+
+class PagesSettings(CommonSettings):
+    """What a service with pages and a bearer-token API adds: its OpenID Connect provider (whose
+    access tokens it accepts; Keycloak on the local stack, found through discovery), the public
+    client its pages sign in with (authorization code + PKCE), and where the npm lock's packages
+    are installed. The local demo provider is refused outside the ``local`` environment."""
+
+    oidc_issuer: str = "http://127.0.0.1:8180/realms/secondread"
+    oidc_audience: str = "secondread-api"
+    oidc_clock_skew_seconds: float = 10.0
+    web_client_id: str = "secondread-web"
+    web_packages_dir: Path = Path("web/node_modules")
+    """The pages' npm packages (keycloak-js, dcmjs, tus-js-client, OHIF), from ``make up``."""
+
+    @model_validator(mode="after")
+    def _no_local_identity_provider_elsewhere(self) -> PagesSettings:
+        local = ("://127.0.0.1", "://localhost", "://[::1]")
+        if self.environment != "local" and any(h in self.oidc_issuer for h in local):
+            raise ValueError(
+                f"SECONDREAD_OIDC_ISSUER is the local demo provider ({self.oidc_issuer}) in the "
+                f"{self.environment!r} environment: point it at your OpenID Connect provider"
+            )
+        return self
 
 
 SERVICE_PORTS: dict[str, int] = {

@@ -9,7 +9,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from secondread_shared.settings import CommonSettings
+from secondread_shared.settings import PagesSettings
 
 
 class PacsConfig(BaseModel):
@@ -54,7 +54,7 @@ def _demo_hospitals() -> dict[str, HospitalConfig]:
     }
 
 
-class IngestSettings(CommonSettings):
+class IngestSettings(PagesSettings):
     service_name: str = "ingest"
     http_port: int = 8001
     db_user: str = "ingest"
@@ -110,10 +110,6 @@ class IngestSettings(CommonSettings):
     portal_public_url: str = "http://127.0.0.1:8001/portal/"
     """Where upload links point (the portal as patients reach it)."""
     portal_poll_s: float = 0.5
-    oidc_issuer: str = "http://127.0.0.1:8180/realms/secondread"
-    oidc_audience: str = "secondread-api"
-    web_client_id: str = "secondread-web"
-    web_packages_dir: Path = Path("web/node_modules")
 
     @property
     def spool_path(self) -> Path:

@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr
 
-from secondread_shared.settings import CommonSettings
+from secondread_shared.settings import PagesSettings
 
 
-class RoutingSettings(CommonSettings):
+class RoutingSettings(PagesSettings):
     service_name: str = "routing"
     http_port: int = 8003
     db_user: str = "routing"
@@ -31,24 +31,6 @@ class RoutingSettings(CommonSettings):
 
     # The operations page (/ops/) and its API (/v1/ops/...): bearer tokens of the OpenID Connect
     # provider with the operator role (docs/web.md, "Operations page").
-    oidc_issuer: str = "http://127.0.0.1:8180/realms/secondread"
-    oidc_audience: str = "secondread-api"
-    oidc_clock_skew_seconds: float = 10.0
-    oidc_web_client: str = "secondread-web"
-    """The provider's public client the page signs in with (authorization code + PKCE)."""
     ops_stuck_minutes: float = Field(default=15.0, gt=0)
     ops_at_risk_hours: float = Field(default=6.0, gt=0)
     ops_refresh_seconds: float = Field(default=10.0, ge=2)
-    web_packages_dir: Path = Path("web/node_modules")
-    """The pages' npm packages (keycloak-js), installed by ``make up``."""
-
-    @model_validator(mode="after")
-    def _no_local_identity_provider_elsewhere(self) -> RoutingSettings:
-        """The local Keycloak (and its demo users) is for the ``local`` environment only."""
-        local = ("://127.0.0.1", "://localhost", "://[::1]")
-        if self.environment != "local" and any(h in self.oidc_issuer for h in local):
-            raise ValueError(
-                f"SECONDREAD_OIDC_ISSUER is the local demo provider ({self.oidc_issuer}) in the "
-                f"{self.environment!r} environment: point it at your OpenID Connect provider"
-            )
-        return self

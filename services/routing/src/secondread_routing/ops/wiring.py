@@ -75,7 +75,7 @@ def install(app: FastAPI, runtime: Runtime, db: Database, settings: RoutingSetti
         verifier=verifier,
         page=PageConfig(
             issuer=settings.oidc_issuer,
-            client_id=settings.oidc_web_client,
+            client_id=settings.web_client_id,
             refresh_seconds=settings.ops_refresh_seconds,
             stuck_minutes=settings.ops_stuck_minutes,
             at_risk_hours=settings.ops_at_risk_hours,
