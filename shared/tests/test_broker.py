@@ -11,7 +11,7 @@ from secondread_shared.errors import PermanentError, TransientError
 from secondread_shared.events import CaseState, CaseStatusChanged
 
 
-def make() -> Any:
+def make(outage_budget_s: float = 0.0) -> Any:
     return broker_mod.create_broker(
         service="test",
         bootstrap="127.0.0.1:1",
@@ -19,6 +19,7 @@ def make() -> Any:
         registry=None,
         max_attempts=3,
         backoff_s=0.0,
+        outage_budget_s=outage_budget_s,
     )
 
 
@@ -92,6 +93,32 @@ async def test_transient_error_exhausting_retries_is_dead_lettered() -> None:
         await tb.publish({"x": 1}, topic=topics.CASE_ASSIGNED, key=b"c")
     assert len(dead) == 1
     assert dead[0][broker_mod.H_ATTEMPTS] == "3"
+
+
+async def test_a_dependency_down_is_waited_for_within_the_outage_budget() -> None:
+    """Past max_attempts, a TransientError (storage, Orthanc, the database down) is retried
+    until the outage budget runs out; any other error still stops at max_attempts."""
+    br, _ = make(outage_budget_s=5.0)
+    calls: list[str] = []
+    dead: list[Any] = []
+
+    @br.subscriber(topics.CASE_ASSIGNED, group_id="g")
+    async def handler(body: dict[str, Any]) -> None:
+        calls.append(body["kind"])
+        if body["kind"] == "outage" and calls.count("outage") <= 6:
+            raise TransientError("s3 down")  # back after the 6th attempt
+        if body["kind"] == "bug":
+            raise RuntimeError("a bug, not an outage")
+
+    @br.subscriber(topics.dlq(topics.CASE_ASSIGNED), group_id="d")
+    async def dlq_handler(body: dict[str, Any]) -> None:
+        dead.append(body["kind"])
+
+    async with TestKafkaBroker(br) as tb:
+        await tb.publish({"kind": "outage"}, topic=topics.CASE_ASSIGNED, key=b"c1")
+        await tb.publish({"kind": "bug"}, topic=topics.CASE_ASSIGNED, key=b"c2")
+    assert calls.count("outage") == 7 and calls.count("bug") == 3
+    assert dead == ["bug"]
 
 
 async def test_invalid_payload_is_dead_lettered_not_looped() -> None:

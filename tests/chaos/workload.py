@@ -163,8 +163,10 @@ def _store(data: bytes, port: int) -> None:
 
 
 def sign(case_id: str, reader: str) -> str:
-    """Accept, draft and sign as ``reader``; the report id. Idempotent per case: a retried sign
-    carries the same key and gets the same report."""
+    """Accept, draft and sign as ``reader``; the report id. The key names the case and the draft
+    version it signs, so a retry of the same request gets the same report, and a retry after
+    the draft was saved again is a new request (a case still has one report: reporting refuses
+    a second)."""
     auth = TOKENS.auth(reader)
     httpx.post(f"{REPORTING}/v1/cases/{case_id}/accept", headers=auth, timeout=30)
     view = httpx.get(f"{REPORTING}/v1/cases/{case_id}", headers=auth, timeout=30)
@@ -179,7 +181,8 @@ def sign(case_id: str, reader: str) -> str:
     saved.raise_for_status()
     signed = httpx.post(f"{REPORTING}/v1/cases/{case_id}/report",
                         json={"draft_version": saved.json()["version"]},
-                        headers={**auth, "Idempotency-Key": f"chaos-sign-{case_id}"},
+                        headers={**auth, "Idempotency-Key":
+                                 f"chaos-sign-{case_id}-{saved.json()['version']}"},
                         timeout=60)  # fmt: skip
     if signed.status_code not in (200, 201):
         raise RuntimeError(f"sign: HTTP {signed.status_code}")

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 import traceback
 from collections.abc import Callable
 from typing import Any
@@ -32,7 +33,7 @@ from prometheus_client import CollectorRegistry, Counter
 from pydantic import ValidationError
 
 from secondread_shared import topics
-from secondread_shared.errors import PermanentError
+from secondread_shared.errors import PermanentError, TransientError
 from secondread_shared.events import CaseState, CaseStatusChanged, Event
 from secondread_shared.logging import bind_case, get_logger, unbind_case
 from secondread_shared.tasks import TaskLog
@@ -65,6 +66,10 @@ def _reason(exc: BaseException) -> str:
     return text[:_REASON_LIMIT]
 
 
+OUTAGE_BACKOFF_CAP_S = 15.0
+"""The longest wait between two attempts while a dependency is down."""
+
+
 class HandlerTimeout(TimeoutError):
     """A handler ran past its time limit (retried like any transient error)."""
 
@@ -80,13 +85,19 @@ class DeadLetterPolicy:
         backoff_s: float,
         registry: CollectorRegistry | None = None,
         handler_timeout_s: float = 240.0,
+        outage_budget_s: float = 120.0,
     ) -> None:
         self.service = service
         self.max_attempts = max(1, max_attempts)
         self.backoff_s = backoff_s
         self.handler_timeout_s = handler_timeout_s
-        worst = self.max_attempts * handler_timeout_s + sum(
-            backoff_s * 2**i for i in range(self.max_attempts - 1)
+        self.outage_budget_s = outage_budget_s
+        """A dependency that is down (a :class:`TransientError`: storage, Orthanc, the database)
+        is waited for this long, past ``max_attempts``, before the message is dead-lettered."""
+        worst = max(
+            self.max_attempts * handler_timeout_s
+            + sum(backoff_s * 2**i for i in range(self.max_attempts - 1)),
+            outage_budget_s + handler_timeout_s,
         )
         if worst * 1000 >= MAX_POLL_INTERVAL_MS:
             raise ValueError(
@@ -145,6 +156,7 @@ class DeadLetterMiddleware(BaseMiddleware):
         self, call_next: Any, msg: StreamMessage[Any], source_topic: str, case_id: str
     ) -> Any:
         attempt = 0
+        started = time.monotonic()
         while True:
             attempt += 1
             await self._task(case_id, source_topic, "running", attempts=attempt)
@@ -163,14 +175,17 @@ class DeadLetterMiddleware(BaseMiddleware):
                 if source_topic.endswith(topics.DLQ_SUFFIX):
                     raise  # a dead letter is never dead-lettered again
                 permanent = _is_permanent(exc)
-                if not permanent and attempt < self.policy.max_attempts:
+                delay = min(self.policy.backoff_s * 2 ** (attempt - 1), OUTAGE_BACKOFF_CAP_S)
+                outage = isinstance(exc, TransientError) and (
+                    time.monotonic() - started + delay <= self.policy.outage_budget_s
+                )
+                if not permanent and (attempt < self.policy.max_attempts or outage):
                     log.warning(
                         "handler_failed_retrying",
                         topic=source_topic,
                         attempt=attempt,
                         error=type(exc).__name__,
                     )
-                    delay = self.policy.backoff_s * 2 ** (attempt - 1)
                     await self._task(case_id, source_topic, "retrying", attempts=attempt,
                                      error=_reason(exc), retry_in_s=delay)  # fmt: skip
                     await asyncio.sleep(delay)
@@ -244,6 +259,7 @@ def create_broker(
     backoff_s: float = 0.5,
     handler_timeout_s: float = 240.0,
     graceful_timeout_s: float = 15.0,
+    outage_budget_s: float = 120.0,
 ) -> tuple[KafkaBroker, DeadLetterPolicy]:
     """Build a Kafka broker with the platform's delivery semantics.
 
@@ -276,6 +292,7 @@ def create_broker(
         backoff_s=backoff_s,
         registry=registry,
         handler_timeout_s=handler_timeout_s,
+        outage_budget_s=outage_budget_s,
     )
     middlewares: list[Any] = [KafkaTelemetryMiddleware(tracer_provider=tracer_provider)]
     if registry is not None:

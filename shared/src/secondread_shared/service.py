@@ -149,6 +149,7 @@ def build_runtime(settings: CommonSettings, service: str) -> Runtime:
         backoff_s=settings.retry_backoff_s,
         handler_timeout_s=settings.handler_timeout_s,
         graceful_timeout_s=settings.shutdown_grace_s,
+        outage_budget_s=settings.outage_budget_s,
     )
     return Runtime(settings, service, provider, registry, broker, policy)
 

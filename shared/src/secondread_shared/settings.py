@@ -32,6 +32,9 @@ class CommonSettings(BaseSettings):
     # Bounded in-process retries before a message goes to its dead-letter topic.
     max_attempts: int = 3
     retry_backoff_s: float = 0.5
+    # A dependency that is down (storage, Orthanc, the database: a TransientError) is waited for
+    # this long, past max_attempts, with backoff up to 15 s, before the message is dead-lettered.
+    outage_budget_s: float = 120.0
     # Each attempt of a handler is cut off after this long (all attempts together stay within
     # the consumers' max_poll_interval of 15 minutes).
     handler_timeout_s: float = 240.0
