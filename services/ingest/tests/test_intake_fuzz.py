@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import socket
 import tempfile
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, cast
@@ -73,8 +74,16 @@ KINDS = {
 
 
 @pytest.fixture(autouse=True, scope="module")
-def _pydicom_as_in_the_service() -> None:
+def _pydicom_as_in_the_service() -> Iterator[None]:
+    """pydicom configured as the service configures it, and put back for the tests after."""
+    from pydicom import config
+
+    saved = (config.settings.reading_validation_mode, config.settings.writing_validation_mode)
+    filters = list(warnings.filters)
     configure_pydicom()
+    yield
+    config.settings.reading_validation_mode, config.settings.writing_validation_mode = saved
+    warnings.filters[:] = filters
 
 
 def outcome(f: Fuzzed) -> InstanceInfo | InputRejected:
