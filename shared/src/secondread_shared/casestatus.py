@@ -74,6 +74,16 @@ def _time(value: object) -> datetime | None:
     return at if at.tzinfo else at.replace(tzinfo=UTC)
 
 
+def event_type_of(value: bytes) -> str | None:
+    """The ``event_type`` a record's JSON names (``None``: not JSON, or it names none)."""
+    try:
+        ev = json.loads(value)
+    except (ValueError, UnicodeError):
+        return None
+    kind = ev.get("event_type") if isinstance(ev, dict) else None
+    return kind if isinstance(kind, str) else None
+
+
 def parse(
     case_id: str, value: bytes, *, partition: int, offset: int, timestamp: datetime
 ) -> CaseStatus | None:

@@ -48,7 +48,7 @@ from secondread_ingest.tus import SharedUploadStore
 from secondread_shared import topics
 from secondread_shared.broker import subscriber_options
 from secondread_shared.db import Database
-from secondread_shared.errors import Unauthenticated
+from secondread_shared.errors import PermanentError, Unauthenticated
 from secondread_shared.logging import get_logger
 from secondread_shared.oidc import TokenVerifier
 from secondread_shared.pages import SecurityHeaders
@@ -540,10 +540,19 @@ def install(
 
     async def case_status(event: dict[str, Any]) -> None:
         """``secondread.case.status.v1``: the last state of a portal case, for its status page
-        (any state, known or not, is kept as it is)."""
+        (any state, known or not, is kept as it is). Anything that is not a status event is
+        refused by name, so it is dead-lettered with that reason rather than skipped."""
+        kind = event.get("event_type")
+        if kind != "case.status":
+            raise PermanentError(f"event_type {kind!r} on the status topic: case.status expected")
         case_id, state, at = event.get("case_id"), event.get("state"), event.get("occurred_at")
-        if isinstance(case_id, str) and isinstance(state, str) and isinstance(at, str):
-            await service.case_status_changed(case_id, state, datetime.fromisoformat(at))
+        if not (isinstance(case_id, str) and isinstance(state, str) and isinstance(at, str)):
+            raise PermanentError("a case.status event needs string case_id, state, occurred_at")
+        try:
+            when = datetime.fromisoformat(at)
+        except ValueError as exc:
+            raise PermanentError(f"occurred_at {at[:40]!r} is not an ISO 8601 time") from exc
+        await service.case_status_changed(case_id, state, when)
 
     runtime.broker.subscriber(topics.CASE_STATUS, **subscriber_options("ingest"))(case_status)
 

@@ -9,12 +9,17 @@ from secondread_shared import casestatus, deadletters
 from secondread_shared.errors import PermanentError
 from secondread_shared.records import Record
 
+CASE_STATUS_TYPE = "case.status"
+
 
 class UnreadableStatus(PermanentError):
     """A record on the status topic that is not a status event (dead-lettered with this)."""
 
 
 async def status_changed(record: Record, ops: OpsService) -> None:
+    kind = casestatus.event_type_of(record.value)
+    if kind not in (None, CASE_STATUS_TYPE):
+        raise UnreadableStatus(f"event_type {kind!r} on the status topic: case.status expected")
     status = casestatus.of_record(record)
     if status is None:
         raise UnreadableStatus(
