@@ -1,13 +1,13 @@
-"""The upload portal in headless Chromium against the running stack (issue 12, test 1).
+"""The upload portal in headless Chromium against the running stack (issue 12, tests 1 and 3).
 
 A patient's upload link -> choose a folder of synthetic DICOM (with a DICOMDIR and a file that is
 not DICOM) -> the header summary -> the case form (first with errors that name their fields) ->
 a tus upload that loses its connection mid-way, then loses its tab, and goes on from where it
 stood when the link is opened again -> the status page reaches ``received``, showing no pseudonym,
-and follows the case's status events to ``in review`` and ``delivered`` (the delivered step of the
-whole pipeline is the reading workspace's test). A dropped zip is read in the browser. A hospital
-admin signs in through Keycloak (PKCE) and creates a link. axe-core finds no serious or critical
-violation on any page.
+and follows the case through the real pipeline to ``in review`` (routing assigned it) and
+``delivered`` (a reader signed it through the API and notify delivered it). A dropped zip is
+read in the browser. A hospital admin signs in through Keycloak (PKCE) and creates a link.
+axe-core finds no serious or critical violation on any page.
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ import sys
 import time
 import uuid
 import zipfile
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -33,11 +32,11 @@ import pytest
 
 from secondread_ingest.settings import IngestSettings
 from secondread_shared import topics
-from secondread_shared.events import CaseState, CaseStatusChanged
 from tests.e2e.browser import SCREENSHOTS, serious_violations
 from tests.e2e.conftest import wait_for
 from tests.e2e.identity import HOSPITAL_ADMIN, READERS, TOKENS
-from tests.e2e.reporting_support import publish
+from tests.e2e.reporting_support import sign_case
+from tests.e2e.test_pipeline import assigned_to
 from tests.synthetic import Patient, ct_study, write_study
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.usefixtures("running_stack")]
@@ -254,22 +253,17 @@ def test_a_patient_uploads_a_folder_resumably_and_follows_the_case(
     for secret in (pseudonym, patient.patient_id, "Quixote", case_id):
         assert secret not in html and secret not in api, secret
 
-    # 7. Later steps follow the case's status events (consumed by ingest from the topic).
-    status_event(case_id, CaseState.ASSIGNED)
+    # 7. Later steps follow the case through the real pipeline (ingest consumes the status
+    # topic): routing assigns it, so the page says it is in review; the reader signs it through
+    # the API, notify delivers it, so the page says delivered (issue 12, test 3).
+    reader = wait_for("the case on a worklist", lambda: assigned_to(case_id), timeout=120)
     page.wait_for_selector("body[data-step=in_review]", state="attached", timeout=60_000)
     assert "A subspecialist radiologist is reading" in page.inner_text("#step-detail")
     screenshot(page, "portal-status")
-    status_event(case_id, CaseState.NOTIFIED)
-    page.wait_for_selector("body[data-step=delivered]", state="attached", timeout=60_000)
+    sign_case(case_id, reader)
+    page.wait_for_selector("body[data-step=delivered]", state="attached", timeout=120_000)
     assert page.get_attribute("#steps li[data-step=delivered]", "aria-current") == "step"
     context.close()
-
-
-def status_event(case_id: str, state: CaseState) -> None:
-    """Publish a status change of ``case_id`` (outside the thread of Playwright's loop)."""
-    event = CaseStatusChanged(case_id=case_id, producer="test", state=state)
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        pool.submit(publish, event).result()
 
 
 def pseudonym_of(case_id: str) -> str | None:
