@@ -153,6 +153,8 @@ def test_bad_parameters_are_named(client: TestClient) -> None:
     assert r.status_code == 422
     assert r.json()["error"]["code"] == "invalid"
     assert r.json()["error"]["message"].startswith("query parameter 'limit': ")
+    r = client.get("/v1/ops/cases?state=assigned%00", headers=OPERATOR)  # a NUL: no 500
+    assert r.status_code == 422 and "query parameter 'state'" in r.json()["error"]["message"]
     r = client.post(f"/v1/ops/dead-letters/{DLQ}/1/notanumber/replay", headers=OPERATOR)
     assert r.status_code == 422 and "path parameter 'offset'" in r.json()["error"]["message"]
     r = client.post("/v1/ops/dead-letters/secondread.case.status.v1/0/1/replay", headers=OPERATOR)

@@ -118,7 +118,12 @@ def build_router() -> APIRouter:
         deps: Annotated[OpsDeps, Depends(get_deps)],
         _who: Annotated[Principal, Depends(operator)],
         state: Annotated[
-            str | None, Query(max_length=64, description="only cases in this state")
+            str | None,
+            Query(
+                max_length=64,
+                pattern=r"^[a-z][a-z0-9_]*$",
+                description="only cases in this state (a state name: lower case and _)",
+            ),
         ] = None,
         stuck_after_minutes: Annotated[
             float | None,
