@@ -57,9 +57,19 @@ RUN = uuid.uuid4().hex[:6]
 # ---- helpers ---------------------------------------------------------------------------------
 
 
+_JURISDICTIONS: set[str] = set()
+
+
 def jurisdiction() -> str:
-    """A subdivision of New Zealand nobody else reads for (ISO 3166-2 shape, random)."""
-    return "NZ-" + uuid.uuid4().hex[:3].upper()
+    """A subdivision of New Zealand nobody else reads for (ISO 3166-2 shape, random), never one
+    an earlier test of the session drew: the shape leaves 4,096 codes, so two tests of one
+    session drew the same one now and then, and a reader of the earlier test took the later
+    test's case."""
+    while True:
+        code = "NZ-" + uuid.uuid4().hex[:3].upper()
+        if code not in _JURISDICTIONS:
+            _JURISDICTIONS.add(code)
+            return code
 
 
 def reader_entry(rid: str, juris: str, **over: Any) -> dict[str, Any]:
