@@ -80,7 +80,7 @@ def run(cases: int, instances: int, short: bool, timeout_s: float, faults_on: bo
             log=log,
         )
         threads = [
-            threading.Thread(target=work.feed, args=(90.0 if short else 300.0,), name="feed"),
+            threading.Thread(target=work.feed, args=(60.0 if short else 300.0,), name="feed"),
             threading.Thread(target=work.read, name="reader", daemon=True),
             threading.Thread(target=plan.play, name="faults"),
         ]

@@ -28,7 +28,7 @@ VERDICT = re.compile(
 def test_short_chaos_run_loses_nothing_and_doubles_nothing(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    cases = int(os.environ.get("CHAOS_SHORT_CASES", "6"))
+    cases = int(os.environ.get("CHAOS_SHORT_CASES", "4"))
     code = run(cases, instances=3, short=True, timeout_s=600)
     out = capsys.readouterr().out
     print(out)  # the run's log and table, in the test report
