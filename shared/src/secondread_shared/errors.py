@@ -67,6 +67,20 @@ class Forbidden(ApiError):
     code = "forbidden"
 
 
+class NotFound(ApiError):
+    """No such resource for this caller (404)."""
+
+    status = 404
+    code = "not_found"
+
+
+class InvalidInput(ApiError):
+    """A request whose content is wrong; the message names what (422)."""
+
+    status = 422
+    code = "invalid"
+
+
 def error_body(code: str, message: str) -> dict[str, dict[str, str]]:
     """The one error body of every secondread HTTP API: ``{"error": {"code", "message"}}``.
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from secondread_shared.errors import ApiError as ApiError
 from secondread_shared.errors import Forbidden as Forbidden
+from secondread_shared.errors import InvalidInput as InvalidInput
+from secondread_shared.errors import NotFound as NotFound
 from secondread_shared.errors import TransientError
 from secondread_shared.errors import Unauthenticated as Unauthenticated
 
@@ -38,11 +40,6 @@ class IncompleteReport(ApiError):
         self.missing = missing
 
 
-class NotFound(ApiError):
-    status = 404
-    code = "not_found"
-
-
 class Conflict(ApiError):
     status = 409
     code = "conflict"
@@ -50,10 +47,3 @@ class Conflict(ApiError):
 
 class ArchiveUnavailable(TransientError):
     """The archive did not answer; nothing was signed (503, try again)."""
-
-
-class InvalidInput(ApiError):
-    """A request whose content is wrong; the message names what (422)."""
-
-    status = 422
-    code = "invalid"

@@ -5,17 +5,9 @@ from __future__ import annotations
 
 from secondread_shared.errors import ApiError, TransientError
 from secondread_shared.errors import Forbidden as Forbidden
+from secondread_shared.errors import InvalidInput as InvalidInput
+from secondread_shared.errors import NotFound as NotFound
 from secondread_shared.errors import Unauthenticated as Unauthenticated
-
-
-class NotFound(ApiError):
-    status = 404
-    code = "not_found"
-
-
-class InvalidInput(ApiError):
-    status = 422
-    code = "invalid"
 
 
 class PageUnavailable(ApiError):
