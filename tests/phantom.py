@@ -14,8 +14,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
+from pydicom.uid import generate_uid
+
+from tests.synthetic import ct_skeleton
 
 ROOT = "1.2.826.0.1.3680043.10.1138.7."
 
@@ -90,18 +91,7 @@ def _instance(
     study_date: str,
     pixels: np.ndarray,
 ) -> bytes:
-    sop_uid = generate_uid(prefix=ROOT, entropy_srcs=[series_uid, str(index)])
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = CTImageStorage
-    meta.MediaStorageSOPInstanceUID = sop_uid
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID = CTImageStorage
-    ds.SOPInstanceUID = sop_uid
-    ds.StudyInstanceUID = study_uid
-    ds.SeriesInstanceUID = series_uid
-    ds.FrameOfReferenceUID = generate_uid(prefix=ROOT, entropy_srcs=[study_uid, "for"])
+    ds = ct_skeleton(study_uid, series_uid, index, root=ROOT)
     ds.PatientName = f"{pseudonym}^ANON"
     ds.PatientID = pseudonym
     ds.PatientSex = "O"

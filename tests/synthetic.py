@@ -72,6 +72,24 @@ FREE_TEXT_CLINICAL = ("Bosniak IIF", "Hodgkin lymphoma", "Baker cyst", "PI-RADS 
 """Clinical terms of the free text above that must reach the reader."""
 
 
+def ct_skeleton(study_uid: str, series_uid: str, index: int, *, root: str = ROOT) -> Dataset:
+    """A CT Image Storage dataset with its file meta and UIDs (the instance's derived from the
+    series and ``index``, the frame of reference from the study), nothing else yet."""
+    sop_uid = generate_uid(prefix=root, entropy_srcs=[series_uid, str(index)])
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = CTImageStorage
+    meta.MediaStorageSOPInstanceUID = sop_uid
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID = CTImageStorage
+    ds.SOPInstanceUID = sop_uid
+    ds.StudyInstanceUID = study_uid
+    ds.SeriesInstanceUID = series_uid
+    ds.FrameOfReferenceUID = generate_uid(prefix=root, entropy_srcs=[study_uid, "for"])
+    return ds
+
+
 def ct_instance(
     patient: Patient,
     *,
@@ -87,18 +105,7 @@ def ct_instance(
 
     ``free_text`` sets further text attributes by keyword (``AdditionalPatientHistory``, ...).
     """
-    sop_uid = generate_uid(prefix=ROOT, entropy_srcs=[series_uid, str(index)])
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = CTImageStorage
-    meta.MediaStorageSOPInstanceUID = sop_uid
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID = CTImageStorage
-    ds.SOPInstanceUID = sop_uid
-    ds.StudyInstanceUID = study_uid
-    ds.SeriesInstanceUID = series_uid
-    ds.FrameOfReferenceUID = generate_uid(prefix=ROOT, entropy_srcs=[study_uid, "for"])
+    ds = ct_skeleton(study_uid, series_uid, index)
     ds.Modality = "CT"
     ds.BodyPartExamined = body_part
     ds.PatientName = patient.name
@@ -132,7 +139,7 @@ def ct_instance(
     ds.RescaleIntercept = -1024
     ds.RescaleSlope = 1
     # Deterministic 12-bit noise: 16-bit little-endian words with the top nibble cleared.
-    noise = bytearray(hashlib.shake_256(f"{sop_uid}".encode()).digest(size * size * 2))
+    noise = bytearray(hashlib.shake_256(f"{ds.SOPInstanceUID}".encode()).digest(size * size * 2))
     noise[1::2] = bytes(b & 0x0F for b in noise[1::2])
     ds.PixelData = bytes(noise)
     out = io.BytesIO()
