@@ -28,7 +28,7 @@ from secondread_shared import topics
 from secondread_shared.deadletters import REPLAYED_FROM
 from secondread_shared.events import CaseDeidentified, CaseState, CaseStatusChanged
 from secondread_shared.records import read_all
-from tests.e2e.browser import SCREENSHOTS, serious_violations
+from tests.e2e.browser import SCREENSHOTS, explain_failed_sign_in, serious_violations
 from tests.e2e.conftest import submit, wait_for
 from tests.e2e.identity import OPERATOR, TOKENS, keycloak_repo
 from tests.synthetic import Patient, ct_study, planted, write_study
@@ -38,7 +38,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("running_stack")]
 KAFKA = "127.0.0.1:9092"
 ROUTING = "http://127.0.0.1:8003"
 OPS = f"{ROUTING}/ops/"
-ISSUER = "http://127.0.0.1:8180/realms/secondread"
 DLQ = topics.dlq(topics.CASE_DEIDENTIFIED)
 T = TypeVar("T")
 
@@ -150,24 +149,10 @@ def sign_in(page: Any) -> dict[str, list[str]]:
         # (a locator, not wait_for_function: the page's CSP forbids eval)
         page.locator("#updated", has_text="Updated at").wait_for(timeout=30_000)
     except Exception:
-        _explain_failed_sign_in(page)
+        explain_failed_sign_in(page, ROUTING, OPS)
         raise
     assert seen, "the page never sent the authorization request"
     return parse_qs(urlsplit(seen[0]).query)
-
-
-def _explain_failed_sign_in(page: Any) -> None:
-    """Name the usual cause: the provider refuses the page's origin for the token request."""
-    r = httpx.post(f"{ISSUER}/protocol/openid-connect/token", headers={"Origin": ROUTING},
-                   data={"grant_type": "authorization_code", "client_id": "secondread-web",
-                         "code": "x", "redirect_uri": OPS})  # fmt: skip
-    if r.status_code == 403 and "origin" in r.text.lower():
-        pytest.fail(
-            f"Keycloak refuses the origin {ROUTING} for secondread-web ({r.text}): its "
-            "webOrigins must list the pages' origins explicitly ('+' does not derive an origin "
-            "from a wildcard-port redirect URI such as http://127.0.0.1:*)"
-        )
-    pytest.fail(f"sign-in did not finish; the page says: {page.inner_text('main')[:500]}")
 
 
 def test_the_api_refuses_without_a_token_and_without_the_operator_role() -> None:

@@ -32,7 +32,7 @@ import pytest
 
 from secondread_ingest.settings import IngestSettings
 from secondread_shared import topics
-from tests.e2e.browser import SCREENSHOTS, serious_violations
+from tests.e2e.browser import SCREENSHOTS, explain_failed_sign_in, serious_violations
 from tests.e2e.conftest import wait_for
 from tests.e2e.identity import HOSPITAL_ADMIN, READERS, TOKENS
 from tests.e2e.reporting_support import sign_case
@@ -387,7 +387,7 @@ def test_a_hospital_admin_signs_in_and_creates_a_link(browser: Any) -> None:
         page.click("#kc-login")
         page.wait_for_selector("#signed-in:not([hidden]), #notice.error", timeout=30_000)
         if page.is_hidden("#signed-in"):
-            explain_failed_sign_in(page)
+            explain_failed_sign_in(page, INGEST, f"{INGEST}/portal/admin/")
         assert "hospital “demo”" in page.inner_text("#who")
         page.select_option("#expires_in", "1d")
         page.fill("#max_cases", "0")
@@ -411,23 +411,6 @@ def test_a_hospital_admin_signs_in_and_creates_a_link(browser: Any) -> None:
         assert timedelta(hours=23) < left <= timedelta(days=1, minutes=1)
     finally:
         context.close()
-
-
-def explain_failed_sign_in(page: Any) -> None:
-    """Name the usual cause: the provider refuses the portal's origin for the token request."""
-    r = httpx.post(
-        "http://127.0.0.1:8180/realms/secondread/protocol/openid-connect/token",
-        headers={"Origin": INGEST},
-        data={"grant_type": "authorization_code", "client_id": "secondread-web", "code": "x",
-              "redirect_uri": f"{INGEST}/portal/admin/"},
-    )  # fmt: skip
-    if r.status_code == 403 and "origin" in r.text.lower():
-        pytest.fail(
-            f"Keycloak refuses the origin {INGEST} for secondread-web ({r.text}): its webOrigins"
-            " must list the pages' origins explicitly ('+' derives none from the wildcard-port"
-            " redirect URI http://127.0.0.1:*)"
-        )
-    pytest.fail(f"sign-in did not finish; the page says: {page.inner_text('main')[:500]}")
 
 
 def test_creating_links_needs_the_hospital_admin_role() -> None:

@@ -19,7 +19,7 @@ import pytest
 from secondread_cli import keycloak
 from secondread_shared import topics
 from secondread_shared.events import Priority, Urgency
-from tests.e2e.browser import SCREENSHOTS, serious_violations
+from tests.e2e.browser import SCREENSHOTS, explain_failed_sign_in, serious_violations
 from tests.e2e.conftest import wait_for
 from tests.e2e.identity import TOKENS, keycloak_repo
 from tests.e2e.reporting_support import REPORTING, archived_study, put_on_worklist
@@ -29,7 +29,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("running_stack")]
 
 READ = f"{REPORTING}/read/"
 READER = "rad-chen"
-ISSUER = "http://127.0.0.1:8180/realms/secondread"
 VIEWPORT = {"width": 1400, "height": 1000}
 T = TypeVar("T")
 
@@ -70,24 +69,10 @@ def sign_in(page: Any, username: str = READER, path: str = "/read/") -> dict[str
     try:
         expect(page.locator("#who")).to_contain_text("Signed in as")
     except AssertionError:
-        _explain_failed_sign_in(page)
+        explain_failed_sign_in(page, REPORTING, READ)
         raise
     assert seen, "the page never sent the authorization request"
     return parse_qs(urlsplit(seen[0]).query)
-
-
-def _explain_failed_sign_in(page: Any) -> None:
-    """Name the usual cause: the provider refuses the page's origin for the token request."""
-    r = httpx.post(f"{ISSUER}/protocol/openid-connect/token", headers={"Origin": REPORTING},
-                   data={"grant_type": "authorization_code", "client_id": "secondread-web",
-                         "code": "x", "redirect_uri": READ})  # fmt: skip
-    if r.status_code == 403 and "origin" in r.text.lower():
-        pytest.fail(
-            f"Keycloak refuses the origin {REPORTING} for secondread-web ({r.text}): its "
-            "webOrigins must list the pages' origins explicitly ('+' does not derive an origin "
-            "from a wildcard-port redirect URI such as http://127.0.0.1:*)"
-        )
-    pytest.fail(f"sign-in did not finish; the page says: {page.inner_text('main')[:500]}")
 
 
 def no_serious_violations(page: Any) -> None:
