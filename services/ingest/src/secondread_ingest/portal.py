@@ -106,20 +106,17 @@ def known_hospitals(settings: IngestSettings) -> set[str]:
 
 
 def check_settings(settings: IngestSettings) -> None:
-    """Outside ``local``, the local demo identity provider and a local link address are refused
-    (upload links would point nowhere)."""
+    """Outside ``local``, a local link address is refused (upload links would point nowhere);
+    the local demo identity provider is refused by the settings themselves
+    (:class:`~secondread_shared.settings.PagesSettings`)."""
     if settings.environment == "local":
         return
-    local = ("127.0.0.1", "localhost")
-    for var, value, what in (
-        ("SECONDREAD_OIDC_ISSUER", settings.oidc_issuer, "the local demo identity provider"),
-        ("SECONDREAD_PORTAL_PUBLIC_URL", settings.portal_public_url, "a local address"),
-    ):
-        if any(h in value for h in local):
-            raise ValueError(
-                f"{var} is {what} ({value}) in the {settings.environment!r} environment:"
-                " name the real one"
-            )
+    value = settings.portal_public_url
+    if any(h in value for h in ("127.0.0.1", "localhost")):
+        raise ValueError(
+            f"SECONDREAD_PORTAL_PUBLIC_URL is a local address ({value}) in the "
+            f"{settings.environment!r} environment: name the real one"
+        )
 
 
 class IngestCases:
