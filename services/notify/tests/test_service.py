@@ -10,10 +10,7 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 from typing import Any
 
-import pytest
-
 from secondread_notify.delivery import Delivery, Recipient, backoff_s, idempotency_key
-from secondread_notify.errors import ContactsUnknown
 from secondread_notify.service import (
     DeliveryWorker,
     NotifyDeps,
@@ -67,10 +64,15 @@ class FakeRepo:
     events: list[Event] = field(default_factory=list)
     delays: list[float] = field(default_factory=list)
     identity_reads: list[tuple[str, str, str, str]] = field(default_factory=list)
+    waiting: dict[str, ReportSigned] = field(default_factory=dict)
+    parked: dict[str, str] = field(default_factory=dict)
 
     async def contacts(self, case_id: str) -> dict[str, Any] | None:
         if not self.known:
             return None
+        return self._contacts()
+
+    def _contacts(self) -> dict[str, Any]:
         return {
             "hospital_id": "h1",
             "physician_name": "Dr R",
@@ -79,7 +81,25 @@ class FakeRepo:
             "patient_delivery_consent": self.patient_consent,
         }
 
+    async def await_contacts(self, event: ReportSigned) -> None:
+        self.waiting.setdefault(event.report_id, event)
+
+    async def contacts_arrived(self, limit: int) -> list[tuple[ReportSigned, dict[str, Any]]]:
+        return [(e, self._contacts()) for e in self.waiting.values()] if self.known else []
+
+    async def waited_too_long(self, wait_s: float, limit: int) -> list[ReportSigned]:
+        return [e for r, e in self.waiting.items() if r not in self.parked] if wait_s <= 0 else []
+
+    async def park_waiting(self, event: ReportSigned, reason: str, events: list[Event]) -> bool:
+        if event.report_id in self.parked:
+            return False
+        self.parked[event.report_id] = reason
+        self.events.extend(events)
+        return True
+
     async def enqueue(self, event: ReportSigned, recipients: Sequence[Recipient]) -> int:
+        self.waiting.pop(event.report_id, None)
+        self.parked.pop(event.report_id, None)
         added = 0
         for r in recipients:
             key = (event.report_id, r.channel, r.role)
@@ -234,10 +254,33 @@ async def test_past_the_limit_the_delivery_fails_and_says_so() -> None:
     assert status.state == "notification_failed" and "email to physician" in status.detail
 
 
-async def test_unknown_contacts_is_transient() -> None:
-    deps, _, _ = make(FakeRepo(known=False), failures=0)
-    with pytest.raises(ContactsUnknown):
-        await queue_deliveries(signed(), deps)
+async def test_a_report_signed_before_its_contacts_arrive_waits_and_is_sent_once_they_do() -> None:
+    repo = FakeRepo(known=False)
+    deps, sent, worker = make(repo, failures=0)
+    await queue_deliveries(signed(), deps)  # returns: the consumer is not held
+    await queue_deliveries(signed(), deps)  # redelivered: still one waiting
+    assert list(repo.waiting) == ["r1"] and repo.rows == {}
+    assert await worker.run_due() == 0 and sent == []
+    repo.known = True  # case.received came in late
+    await worker.run_due()
+    await worker.run_due()
+    assert repo.waiting == {} and [m["To"] for m in sent] == ["Dr R <r@example.org>"]
+
+
+async def test_a_report_whose_contacts_never_come_is_parked_once_with_the_reason() -> None:
+    repo = FakeRepo(known=False)
+    deps, sent, worker = make(repo, settings=NotifySettings(contacts_wait_s=0))
+    await queue_deliveries(signed(), deps)
+    await worker.run_due()
+    await worker.run_due()
+    [status] = repo.events
+    assert isinstance(status, CaseStatusChanged) and status.state == "notification_failed"
+    assert "no delivery contacts" in status.detail and "case.received" in repo.parked["r1"]
+    assert sent == []
+    repo.known = True  # contacts after all: the parked report is still delivered
+    await worker.run_due()
+    await worker.run_due()
+    assert [m["To"] for m in sent] == ["Dr R <r@example.org>"] and repo.parked == {}
 
 
 async def test_the_patient_gets_the_report_too_where_the_intake_asked() -> None:

@@ -54,6 +54,7 @@ def create_app(settings: NotifySettings | None = None) -> FastAPI:
     @broker.subscriber(topics.CASE_RECEIVED, **options)
     async def on_case_received_keep_contacts(event: CaseReceived) -> None:
         await handlers.case_received(event, repo)
+        worker.wake()  # a signed report may be waiting for these contacts
 
     @broker.subscriber(topics.REPORT_SIGNED, **options)
     async def on_report_signed(event: ReportSigned) -> None:

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from secondread_notify.errors import ContactsUnknown
 from secondread_notify.repository import NotifyRepository
 from secondread_notify.service import NotifyDeps, queue_deliveries
 from secondread_shared.events import CaseReceived, ReportSigned
 
-__all__ = ["ContactsUnknown", "NotifyDeps", "case_received", "report_signed"]
+__all__ = ["NotifyDeps", "case_received", "report_signed"]
 
 
 async def case_received(event: CaseReceived, repo: NotifyRepository) -> None:
-    """``secondread.phi.case.received.v1``: keep the delivery contacts (never logged)."""
+    """``secondread.phi.case.received.v1``: keep the delivery contacts (never logged); a report
+    already signed and waiting for them is queued by the worker."""
     await repo.save_contacts(event)
 
 

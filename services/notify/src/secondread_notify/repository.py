@@ -78,6 +78,20 @@ MIGRATIONS = (
     )
     """,
     "CREATE INDEX IF NOT EXISTS identity_reads_case ON identity_reads (case_id)",
+    # Signed reports whose case's contacts notify has not seen yet (its ``case.received`` is
+    # late, or never came): kept here, so the consumer commits and moves on; the worker queues
+    # their deliveries once the contacts are in, or parks them past the wait with the reason.
+    """
+    CREATE TABLE IF NOT EXISTS awaiting_contacts (
+        report_id text PRIMARY KEY,
+        case_id   text NOT NULL,
+        event     jsonb NOT NULL,
+        since     timestamptz NOT NULL DEFAULT now(),
+        status    text NOT NULL DEFAULT 'waiting',
+        detail    text NOT NULL DEFAULT ''
+    )
+    """,
+    "CREATE INDEX IF NOT EXISTS awaiting_contacts_case ON awaiting_contacts (case_id)",
 )
 
 
@@ -140,11 +154,69 @@ class NotifyRepository:
             cur = await conn.execute("SELECT * FROM contacts WHERE case_id = %s", (case_id,))
             return await cur.fetchone()
 
+    async def await_contacts(self, event: ReportSigned) -> None:
+        """Keep ``event`` until its case's contacts are in (a redelivery keeps it once)."""
+        async with self.db.transaction() as conn:
+            await conn.execute(
+                "INSERT INTO awaiting_contacts (report_id, case_id, event) VALUES (%s, %s, %s)"
+                " ON CONFLICT (report_id) DO NOTHING",
+                (event.report_id, event.case_id, event.model_dump_json()),
+            )
+
+    async def contacts_arrived(self, limit: int) -> list[tuple[ReportSigned, dict[str, Any]]]:
+        """Reports waiting for their case's contacts (or parked without them) whose contacts
+        are in now, with those contacts: a late intake still gets its report delivered."""
+        async with self.db.transaction() as conn:
+            cur = await conn.execute(
+                "SELECT w.event AS signed_event, c.* FROM awaiting_contacts w"
+                " JOIN contacts c USING (case_id)"
+                " ORDER BY w.since LIMIT %s",
+                (limit,),
+            )
+            rows = await cur.fetchall()
+        return [(ReportSigned.model_validate(r.pop("signed_event")), r) for r in rows]
+
+    async def waited_too_long(self, wait_s: float, limit: int) -> list[ReportSigned]:
+        """Reports still waiting for contacts after ``wait_s``."""
+        async with self.db.transaction() as conn:
+            cur = await conn.execute(
+                "SELECT event FROM awaiting_contacts WHERE status = 'waiting'"
+                " AND since < now() - make_interval(secs => %s) ORDER BY since LIMIT %s",
+                (wait_s, limit),
+            )
+            return [ReportSigned.model_validate(r["event"]) for r in await cur.fetchall()]
+
+    async def park_waiting(self, event: ReportSigned, reason: str, events: list[Event]) -> bool:
+        """Park a report that waited too long, with the reason and its events (once across
+        replicas: only the replica that parks it writes the events)."""
+        async with self.db.transaction() as conn:
+            cur = await conn.execute(
+                "UPDATE awaiting_contacts SET status = 'parked', detail = %s"
+                " WHERE report_id = %s AND status = 'waiting'",
+                (reason, event.report_id),
+            )
+            if cur.rowcount:
+                await outbox.enqueue(conn, events)
+            return bool(cur.rowcount)
+
+    async def awaiting(self) -> list[dict[str, Any]]:
+        """Every report waiting for, or parked without, its contacts (for operators)."""
+        async with self.db.transaction() as conn:
+            cur = await conn.execute(
+                "SELECT report_id, case_id, since, status, detail FROM awaiting_contacts"
+                " ORDER BY since"
+            )
+            return list(await cur.fetchall())
+
     async def enqueue(self, event: ReportSigned, recipients: Sequence[Recipient]) -> int:
         """Queue one delivery per recipient of ``event`` (a redelivered event adds nothing);
-        return how many were new."""
+        return how many were new. A report that waited for its contacts stops waiting, in the
+        same transaction."""
         added = 0
         async with self.db.transaction() as conn:
+            await conn.execute(
+                "DELETE FROM awaiting_contacts WHERE report_id = %s", (event.report_id,)
+            )
             for r in recipients:
                 cur = await conn.execute(
                     "INSERT INTO deliveries (delivery_id, case_id, report_id, channel,"

@@ -70,6 +70,14 @@ class DeliveryRepository(Protocol):
 
     async def enqueue(self, event: ReportSigned, recipients: Sequence[Recipient]) -> int: ...
 
+    async def await_contacts(self, event: ReportSigned) -> None: ...
+
+    async def contacts_arrived(self, limit: int) -> list[tuple[ReportSigned, dict[str, Any]]]: ...
+
+    async def waited_too_long(self, wait_s: float, limit: int) -> list[ReportSigned]: ...
+
+    async def park_waiting(self, event: ReportSigned, reason: str, events: list[Event]) -> bool: ...
+
     async def claim_due(
         self, limit: int, lease_s: float, channels: Sequence[str] = ...
     ) -> list[Delivery]: ...
@@ -148,14 +156,59 @@ def case_channels(hospital: Sequence[Channel], contacts: dict[str, Any]) -> list
 
 
 async def queue_deliveries(event: ReportSigned, deps: NotifyDeps) -> None:
-    """Queue the deliveries of a signed report (idempotent) and wake the worker."""
+    """Queue the deliveries of a signed report (idempotent) and wake the worker.
+
+    A report whose case's contacts are not in yet (its ``case.received`` is late) waits in
+    PostgreSQL instead of holding the consumer: the worker queues it once they arrive (see
+    :func:`release_waiting`)."""
     contacts = await deps.repo.contacts(event.case_id)
     if contacts is None:
-        raise ContactsUnknown(f"no contacts for case {event.case_id} yet")
+        await deps.repo.await_contacts(event)
+        log.warning("deliveries_await_contacts", report_id=event.report_id)
+        deps.wake_worker()
+        return
+    await _enqueue(event, contacts, deps)
+    deps.wake_worker()
+
+
+async def _enqueue(event: ReportSigned, contacts: dict[str, Any], deps: NotifyDeps) -> None:
     channels = case_channels(deps.settings.channels(str(contacts["hospital_id"])), contacts)
     added = await deps.repo.enqueue(event, recipients(contacts, channels))
     log.info("deliveries_queued", report_id=event.report_id, new=added)
-    deps.wake_worker()
+
+
+async def release_waiting(deps: NotifyDeps, batch: int) -> int:
+    """Queue the deliveries of reports whose contacts have arrived; park, with the reason and
+    the case's status ``notification_failed``, those that waited past ``contacts_wait_s`` (a
+    parked report is still delivered if its contacts come later). Return how many moved."""
+    moved = 0
+    for event, contacts in await deps.repo.contacts_arrived(batch):
+        bind_case(event.case_id)
+        try:
+            await _enqueue(event, contacts, deps)
+        finally:
+            unbind_case()
+        moved += 1
+    wait_s = deps.settings.contacts_wait_s
+    for event in await deps.repo.waited_too_long(wait_s, batch):
+        reason = (
+            f"no delivery contacts for the case after {wait_s:g} s: notify never received"
+            " its secondread.phi.case.received.v1"
+        )
+        status = CaseStatusChanged(
+            case_id=event.case_id,
+            producer="notify",
+            causation_id=event.event_id,
+            state=CaseState.NOTIFICATION_FAILED,
+            detail=reason,
+        )
+        if await deps.repo.park_waiting(event, reason, [status]):
+            bind_case(event.case_id)
+            log.warning("deliveries_parked", report_id=event.report_id, reason=reason)
+            unbind_case()
+            deps.wake_outbox()
+            moved += 1
+    return moved
 
 
 async def deliver(delivery: Delivery, deps: NotifyDeps) -> None:
@@ -329,7 +382,9 @@ class DeliveryWorker:
         self.wake, self.start, self.stop = self._loop.wake, self._loop.start, self._loop.stop
 
     async def run_due(self) -> int:
-        """Claim and deliver what is due once; return how many were tried."""
+        """Release the reports whose contacts came, then claim and deliver what is due once;
+        return how many were moved or tried."""
+        moved = await release_waiting(self.deps, self.batch)
         claimed = await self.deps.repo.claim_due(self.batch, self.deps.settings.delivery_lease_s)
         for delivery in claimed:
             bind_case(delivery.case_id)
@@ -337,4 +392,4 @@ class DeliveryWorker:
                 await deliver(delivery, self.deps)
             finally:
                 unbind_case()
-        return len(claimed)
+        return moved + len(claimed)

@@ -42,6 +42,9 @@ class NotifySettings(CommonSettings):
     """How long a worker's claim on a delivery lasts; a claim left by a worker that died
     between send and mark is taken up again after it (one resend, same idempotency key)."""
     delivery_poll_s: float = 1.0
+    contacts_wait_s: float = 3600.0
+    """How long a signed report waits for its case's contacts (``case.received``, normally in
+    long before) before it is parked and the case marked ``notification_failed``."""
     send_timeout_s: float = 30.0
     """The longest one send may take (any channel) before it counts as failed."""
     verify_url_base: str = "http://127.0.0.1:8004"
