@@ -277,6 +277,9 @@ def test_a_radiologist_signs_in_reads_accepts_fills_and_signs(
     signed = api("GET", f"/v1/reports/{addenda[0]['report_id']}").json()["report"]
     assert signed["kind"] == "addendum" and signed["amends"]["report_id"] == report["report_id"]
     page.get_by_role("heading", name="Signed report").scroll_into_view_if_needed()
+    # the page was drawn again: its PDF is a new frame; Chromium's viewer paints after "load"
+    expect(page.locator("#signed-pdf iframe.pdf-frame")).to_have_attribute("data-loaded", "1")
+    page.wait_for_timeout(1500)
     page.screenshot(path=str(SCREENSHOTS / "read-signed.png"))
 
 
