@@ -17,6 +17,7 @@ def test_versitygw_command(tmp_path: Path) -> None:
         "127.0.0.1:9000",
         "--health",
         "/health",
+        "--keep-alive",
         "posix",
         str(tmp_path / "d"),
     ]

@@ -195,7 +195,10 @@ def test_whatever_ingest_accepts_deidentify_deidentifies_or_refuses_by_name(f: F
 
 
 class _Store:
-    async def put(self, bucket: str, key: str, data: bytes, *, content_type: str) -> ObjectRef:
+    async def put(
+        self, bucket: str, key: str, data: bytes, *, content_type: str, sha256: str | None = None
+    ) -> ObjectRef:
+        assert sha256 in (None, sha256_hex(data))
         return ObjectRef(bucket=bucket, key=key, sha256=sha256_hex(data), size=len(data))
 
 

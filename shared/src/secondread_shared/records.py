@@ -83,6 +83,42 @@ async def read_all(
         await consumer.stop()
 
 
+class Tail:
+    """The records written to ``topic_names`` after it starts (an ``async with`` block), read as
+    they come: for a tool that waits on events without reading a topic's history again and
+    again."""
+
+    def __init__(self, bootstrap: str, *topic_names: str) -> None:
+        self._bootstrap = bootstrap
+        self._topics = topic_names
+        self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False
+        )
+
+    async def __aenter__(self) -> Tail:
+        parts = [
+            TopicPartition(t, p)
+            for t in self._topics
+            for p in await partitions_of(self._bootstrap, t)
+        ]
+        if not parts:
+            raise ValueError(f"no partitions of {', '.join(self._topics)}: do the topics exist?")
+        await self._consumer.start()
+        self._consumer.assign(parts)
+        await self._consumer.seek_to_end(*parts)
+        for part in parts:  # resolve the end now: what is written from here on is read
+            await self._consumer.position(part)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._consumer.stop()
+
+    async def next_records(self, timeout_s: float) -> list[Record]:
+        """The records that came since the last call (waiting up to ``timeout_s`` for one)."""
+        batch = await self._consumer.getmany(timeout_ms=int(timeout_s * 1000))
+        return [record_of(r) for records in batch.values() for r in records]
+
+
 async def partitions_of(bootstrap: str, topic: str) -> set[int]:
     """The partitions of ``topic`` (empty when the topic does not exist)."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)

@@ -64,9 +64,9 @@ async def record_upload(
     reports: dict[str, str] = {}
     gate = asyncio.Semaphore(settings.upload_workers)
 
-    async def store(info: InstanceInfo, data: bytes) -> None:
+    async def store(info: InstanceInfo, data: bytes, digest: str) -> None:
         try:
-            refs[info.sop_instance_uid] = await store_instance(deps, case_id, info, data)
+            refs[info.sop_instance_uid] = await store_instance(deps, case_id, info, data, digest)
         finally:
             gate.release()
 
@@ -75,7 +75,7 @@ async def record_upload(
             for name, data in objects:
                 info = inspect_instance(data, name)
                 first = info.sop_instance_uid not in seen
-                _dedupe(seen, info, data, flags)
+                digest = _dedupe(seen, info, data, flags)
                 if not first:
                     continue
                 patients.setdefault(
@@ -86,7 +86,7 @@ async def record_upload(
                 if info.report_error:
                     flags.append(f"report_unreadable:{info.report_error}")
                 await gate.acquire()
-                group.create_task(store(info, data))
+                group.create_task(store(info, data, digest))
                 del data
     except BaseExceptionGroup as failed:
         await _discard(deps, case_id, list(refs.values()))
@@ -113,19 +113,26 @@ async def _discard(deps: IngestDeps, case_id: str, refs: list[InstanceRef]) -> N
             await deps.store.delete(ref.bucket, ref.key)
 
 
-def _dedupe(seen: dict[str, str], info: InstanceInfo, data: bytes, flags: list[str]) -> None:
+def _dedupe(seen: dict[str, str], info: InstanceInfo, data: bytes, flags: list[str]) -> str:
+    """Flag a second copy of an instance that differs from the first; ``data``'s sha256."""
     digest = sha256_hex(data)
     previous = seen.setdefault(info.sop_instance_uid, digest)
     if previous != digest:
         flags.append(f"conflicting_duplicate:{info.sop_instance_uid}")
+    return digest
 
 
 async def store_instance(
-    deps: IngestDeps, case_id: str, info: InstanceInfo, data: bytes
+    deps: IngestDeps, case_id: str, info: InstanceInfo, data: bytes, digest: str | None = None
 ) -> InstanceRef:
-    """Store one instance byte for byte in the raw bucket (key by case and SOP Instance UID)."""
+    """Store one instance byte for byte in the raw bucket (key by case and SOP Instance UID);
+    ``digest``, its sha256 when known."""
     ref = await deps.store.put(
-        deps.settings.bucket_raw, raw_key(case_id, info), data, content_type="application/dicom"
+        deps.settings.bucket_raw,
+        raw_key(case_id, info),
+        data,
+        content_type="application/dicom",
+        sha256=digest,
     )
     return InstanceRef(
         **ref.model_dump(),

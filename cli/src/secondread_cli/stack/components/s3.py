@@ -39,7 +39,10 @@ def supports_user_xattrs(directory: Path) -> bool:
 
 
 def versitygw_command(binary: Path, data: Path, *, sidecar: Path | None) -> list[str]:
-    cmd = [str(binary), "--port", f"{HOST}:{S3_PORT}", "--health", "/health", "posix"]
+    # --keep-alive: without it versitygw answers every request with "Connection: close", and
+    # each of the thousands of object reads and writes of a case opened a new connection.
+    cmd = [str(binary), "--port", f"{HOST}:{S3_PORT}", "--health", "/health", "--keep-alive"]
+    cmd.append("posix")
     if sidecar is not None:
         cmd += ["--sidecar", str(sidecar)]
     return [*cmd, str(data)]
