@@ -6,9 +6,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pydicom
+import pytest
 
 from secondread_deidentify.handlers import DeidentifyDeps, case_amended, case_received
 from secondread_deidentify.settings import DeidentifySettings
+from secondread_shared.errors import OrthancError
 from secondread_shared.events import (
     CaseAmended,
     CaseDeidentified,
@@ -198,3 +200,24 @@ async def test_a_late_instance_joins_the_archived_study_without_a_status_change(
     assert str(late_ds.StudyInstanceUID) == archived.study_instance_uids[0]
     assert str(late_ds.PatientID) == archived.patient_pseudonym
     assert ("case-1", archived.patient_pseudonym) in vault.records
+
+
+async def test_an_archive_outage_mid_case_is_the_plain_transient_error_and_announces_nothing() -> (
+    None
+):
+    """The broker retries a TransientError: it must come out as itself, not inside the
+    (nested) exception groups of the parallel writes."""
+
+    class Down(FakeOrthanc):
+        async def store_instance(self, data: bytes) -> StoredInstance:
+            if len(self.stored) >= 3:
+                raise OrthancError("archive down")
+            return await super().store_instance(data)
+
+    store, published, log = FakeStore(), [], []
+    case = make_case(store, [(d, Role.CURRENT) for d in ct_study(Patient(), count=8, size=8)])
+    deps, vault = deps_for(store, published, log)
+    deps.orthanc = Down()
+    with pytest.raises(OrthancError, match="archive down"):
+        await case_received(case, deps)
+    assert published == [] and vault.processed == []

@@ -181,7 +181,8 @@ async def _archive(
 
     ``archive_workers`` instances are in flight at once: while one is de-identified (one at a
     time: it is CPU work under the GIL), the others are read from the raw bucket or written to
-    the archive, so the writes run in parallel. Memory holds at most that many instances
+    the archive and the clear bucket (an instance's two writes at once), so the writes run in
+    parallel. Memory holds at most that many instances
     whatever the study's size: the results kept for the announcement carry no pixel data or
     header bytes. The results keep the order of ``instances``.
     """
@@ -210,22 +211,29 @@ async def _archive(
                 return
             del raw
             data = result.data
-            stored = await deps.orthanc.store_instance(data)
-            written = await deps.store.put(
-                settings.bucket_clear,
-                f"studies/{result.pseudonym}/{result.study_instance_uid}/"
-                f"{result.sop_instance_uid}.dcm",
-                data,
-                content_type="application/dicom",
+            async with asyncio.TaskGroup() as writes:  # both writes at once
+                stored = writes.create_task(deps.orthanc.store_instance(data))
+                written = writes.create_task(
+                    deps.store.put(
+                        settings.bucket_clear,
+                        f"studies/{result.pseudonym}/{result.study_instance_uid}/"
+                        f"{result.sop_instance_uid}.dcm",
+                        data,
+                        content_type="application/dicom",
+                    )
+                )
+            slots[i] = _Slot(
+                replace(result, parts=()),
+                written=written.result(),
+                study_id=stored.result().study_id,
             )
-            slots[i] = _Slot(replace(result, parts=()), written=written, study_id=stored.study_id)
 
     try:
         async with asyncio.TaskGroup() as group:
             for i, ref in enumerate(instances):
                 group.create_task(one(i, ref))
     except ExceptionGroup as failed:  # the first failure decides (retry or dead letter)
-        raise failed.exceptions[0] from None
+        raise _first(failed) from None
     archived = _Archived([], [], [], set())
     for slot in slots:
         assert slot is not None
@@ -236,6 +244,12 @@ async def _archive(
             archived.written.append(slot.written)
             archived.orthanc_studies.add(slot.study_id)
     return archived
+
+
+def _first(group: BaseExceptionGroup[Exception]) -> Exception:
+    """The first failure in ``group``, through the nested groups (an instance's two writes)."""
+    first = group.exceptions[0]
+    return _first(first) if isinstance(first, BaseExceptionGroup) else first
 
 
 @dataclass(frozen=True)
