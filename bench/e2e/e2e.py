@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import json
+import os
 import shutil
 import statistics
 import subprocess
@@ -104,7 +105,11 @@ def main(cases: str = "5", count: str = "300", size: str = "512") -> None:
             folder = write_study(work / f"case-{i}", ct_study(patient, count=n, size=px,
                                                               seed=uuid.uuid4().hex))  # fmt: skip
             mb = sum(p.stat().st_size for p in folder.iterdir()) / 1e6
+            # Each timing starts with the disks flushed: neither pays for the other's writes
+            # (nor for the study just generated) still being written back.
+            os.sync()
             ref = orthanc_reference(sorted(folder.iterdir()))
+            os.sync()
             upload_s, at = asyncio.run(submit_and_time(folder))
             times = [at[s] for s in STAGES]
             row = {"upload": upload_s, "received": times[0], "deidentified": times[1] - times[0],
