@@ -202,9 +202,7 @@ async def test_a_late_instance_joins_the_archived_study_without_a_status_change(
     assert ("case-1", archived.patient_pseudonym) in vault.records
 
 
-async def test_an_archive_outage_mid_case_is_the_plain_transient_error_and_announces_nothing() -> (
-    None
-):
+async def test_an_archive_outage_comes_out_as_the_transient_error_itself() -> None:
     """The broker retries a TransientError: it must come out as itself, not inside the
     (nested) exception groups of the parallel writes."""
 

@@ -182,9 +182,9 @@ async def _archive(
     ``archive_workers`` instances are in flight at once: while one is de-identified (one at a
     time: it is CPU work under the GIL), the others are read from the raw bucket or written to
     the archive and the clear bucket (an instance's two writes at once), so the writes run in
-    parallel. Memory holds at most that many instances
-    whatever the study's size: the results kept for the announcement carry no pixel data or
-    header bytes. The results keep the order of ``instances``.
+    parallel. Memory holds at most that many instances whatever the study's size: the results
+    kept for the announcement carry no pixel data or header bytes. The results keep the order
+    of ``instances``.
     """
     settings = deps.settings
     engine = deps.get_engine()

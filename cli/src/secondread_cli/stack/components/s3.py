@@ -41,8 +41,8 @@ def supports_user_xattrs(directory: Path) -> bool:
 def versitygw_command(binary: Path, data: Path, *, sidecar: Path | None) -> list[str]:
     # --keep-alive: without it versitygw answers every request with "Connection: close", and
     # each of the thousands of object reads and writes of a case opened a new connection.
-    cmd = [str(binary), "--port", f"{HOST}:{S3_PORT}", "--health", "/health", "--keep-alive"]
-    cmd.append("posix")
+    cmd = [str(binary), "--port", f"{HOST}:{S3_PORT}", "--health", "/health", "--keep-alive",
+           "posix"]  # fmt: skip
     if sidecar is not None:
         cmd += ["--sidecar", str(sidecar)]
     return [*cmd, str(data)]
