@@ -23,7 +23,7 @@ from secondread_shared.records import read_all
 from secondread_shared.settings import BUCKETS_CLEAR, CommonSettings
 from secondread_shared.storage import ObjectStore
 from tests.chaos.workload import Submission
-from tests.synthetic import planted
+from tests.synthetic import leaks, planted
 
 KAFKA = "127.0.0.1:9092"
 ORTHANC = "http://127.0.0.1:8042"
@@ -176,18 +176,18 @@ def zone_leaks(outcomes: dict[str, Outcome]) -> list[str]:
                     for n in (t, topics.dlq(t))]  # fmt: skip
     for r in asyncio.run(read_all(KAFKA, clear_topics, lambda r: r.key in wanted)):
         blob = (r.value if isinstance(r.value, bytes) else str(r.value).encode()).lower()
-        found += [f"{r.topic}: {s.decode()}" for s in secrets if s in blob]
+        found += [f"{r.topic}: {s.decode()}" for s in leaks(blob, secrets)]
     store = ObjectStore.from_settings(CommonSettings())
     deid = _deidentified(list(wanted))
     for event in deid.values():
         for bucket in BUCKETS_CLEAR:
             for key in asyncio.run(store.list_keys(bucket, f"studies/{event.patient_pseudonym}/")):
                 blob = asyncio.run(store.get(bucket, key)).lower()
-                found += [f"{bucket}/{key}" for s in secrets if s in blob]
+                found += [f"{bucket}/{key}" for _ in leaks(blob, secrets)]
         for sid in event.orthanc_study_ids:
             for inst in httpx.get(f"{ORTHANC}/studies/{sid}/instances", timeout=30).json():
                 data = httpx.get(f"{ORTHANC}/instances/{inst['ID']}/file", timeout=30).content
                 ds = dcmread(io.BytesIO(data), stop_before_pixels=True)
                 blob = str(ds).lower().encode()
-                found += [f"archive {inst['ID']}" for s in secrets if s in blob]
+                found += [f"archive {inst['ID']}" for _ in leaks(blob, secrets)]
     return found
