@@ -14,8 +14,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
+from pydicom.dataset import Dataset
+from pydicom.uid import CTImageStorage, generate_uid
+
+from secondread_shared.dicom import new_instance
 
 # Fixed seed UIDs so a test can predict nothing about remapping but can compare runs.
 ROOT = "1.2.826.0.1.3680043.10.1138."
@@ -91,14 +93,7 @@ def ct_skeleton(study_uid: str, series_uid: str, index: int, *, root: str = ROOT
     """A CT Image Storage dataset with its file meta and UIDs (the instance's derived from the
     series and ``index``, the frame of reference from the study), nothing else yet."""
     sop_uid = generate_uid(prefix=root, entropy_srcs=[series_uid, str(index)])
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = CTImageStorage
-    meta.MediaStorageSOPInstanceUID = sop_uid
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID = CTImageStorage
-    ds.SOPInstanceUID = sop_uid
+    ds = new_instance(CTImageStorage, sop_uid)
     ds.StudyInstanceUID = study_uid
     ds.SeriesInstanceUID = series_uid
     ds.FrameOfReferenceUID = generate_uid(prefix=root, entropy_srcs=[study_uid, "for"])

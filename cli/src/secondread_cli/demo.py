@@ -26,10 +26,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
+from pydicom.uid import CTImageStorage, generate_uid
 
 from secondread_cli import keycloak, mail, stack
+from secondread_shared.dicom import new_instance
 
 REPORTING = "http://127.0.0.1:8004"
 PACS = "http://127.0.0.1:8043"
@@ -64,13 +64,7 @@ def ct_series(patient_id: str, study_date: str, count: int) -> list[bytes]:
     out = []
     for i in range(count):
         sop = generate_uid(entropy_srcs=[series, str(i)])
-        meta = FileMetaDataset()
-        meta.MediaStorageSOPClassUID = CTImageStorage
-        meta.MediaStorageSOPInstanceUID = sop
-        meta.TransferSyntaxUID = ExplicitVRLittleEndian
-        ds = Dataset()
-        ds.file_meta = meta
-        ds.SOPClassUID, ds.SOPInstanceUID = CTImageStorage, sop
+        ds = new_instance(CTImageStorage, sop)
         ds.StudyInstanceUID, ds.SeriesInstanceUID = study, series
         ds.FrameOfReferenceUID = generate_uid(entropy_srcs=[study, "for"])
         ds.Modality, ds.BodyPartExamined = "CT", "CHEST"

@@ -1,4 +1,5 @@
-"""pydicom settings for the services that read patients' DICOM (ingest, deidentify).
+"""pydicom settings for the services that read patients' DICOM (ingest, deidentify), and the
+skeleton of a new instance.
 
 pydicom validates values as it reads and writes them and, by default, logs a warning with the
 offending value quoted ("Invalid value for VR DA: '...'"): a malformed date or name would copy
@@ -13,6 +14,22 @@ from __future__ import annotations
 import warnings
 
 from pydicom import config
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import UID, ExplicitVRLittleEndian
+
+
+def new_instance(sop_class_uid: str, sop_instance_uid: str) -> Dataset:
+    """A new dataset with its file meta (Explicit VR Little Endian) and its SOP class and
+    instance UIDs, in the meta and in the dataset; nothing else yet."""
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = UID(sop_class_uid)
+    meta.MediaStorageSOPInstanceUID = UID(sop_instance_uid)
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID = sop_class_uid
+    ds.SOPInstanceUID = sop_instance_uid
+    return ds
 
 
 def configure_pydicom() -> None:

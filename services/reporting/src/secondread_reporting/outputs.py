@@ -23,8 +23,9 @@ from typing import Any
 
 from fhir.resources.R4B.diagnosticreport import DiagnosticReport
 from fpdf import FPDF
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import UID, ExplicitVRLittleEndian, generate_uid
+from pydicom.uid import UID, generate_uid
+
+from secondread_shared.dicom import new_instance
 
 ENCAPSULATED_PDF_STORAGE = UID("1.2.840.10008.5.1.4.1.1.104.1")
 LOINC_IMAGING_REPORT = ("18748-4", "Diagnostic imaging study")
@@ -147,14 +148,7 @@ def encapsulated_pdf(
     signed = datetime.fromisoformat(report["signed_at"])
     series_uid = generate_uid(entropy_srcs=[uid_root_entropy, "series"])
     sop_uid = generate_uid(entropy_srcs=[uid_root_entropy, "instance"])
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = ENCAPSULATED_PDF_STORAGE
-    meta.MediaStorageSOPInstanceUID = sop_uid
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID = ENCAPSULATED_PDF_STORAGE
-    ds.SOPInstanceUID = sop_uid
+    ds = new_instance(ENCAPSULATED_PDF_STORAGE, sop_uid)
     ds.SpecificCharacterSet = "ISO_IR 192"
     ds.PatientName = f"{report['patient_pseudonym']}^ANON"
     ds.PatientID = report["patient_pseudonym"]

@@ -22,12 +22,13 @@ from typing import Any, Literal
 
 import pydicom
 from pydantic import BaseModel, Field
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import UID, ExplicitVRLittleEndian, generate_uid
+from pydicom.dataset import Dataset
+from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 from pynetdicom import AE
 
 from secondread_notify.channels.base import Message, Outcome, SendFailed
 from secondread_notify.identity import PatientIdentity
+from secondread_shared.dicom import new_instance
 from secondread_shared.sr import comprehensive_sr
 
 ENCAPSULATED_PDF_STORAGE = "1.2.840.10008.5.1.4.1.1.104.1"
@@ -62,14 +63,7 @@ def encapsulated_pdf(
 ) -> Dataset:
     """The delivery copy as an Encapsulated PDF instance in the hospital's study."""
     series_uid, sop_uid = delivery_uids(report_id)
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = UID(ENCAPSULATED_PDF_STORAGE)
-    meta.MediaStorageSOPInstanceUID = UID(sop_uid)
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID = ENCAPSULATED_PDF_STORAGE
-    ds.SOPInstanceUID = sop_uid
+    ds = new_instance(ENCAPSULATED_PDF_STORAGE, sop_uid)
     ds.StudyInstanceUID = identity.study_instance_uid
     ds.SeriesInstanceUID = series_uid
     ds.PatientName = identity.dicom_name
